@@ -1,0 +1,38 @@
+# Every target installs what it needs first, so each works on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test ui docs lint fingerprints
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/kpi-warehouse demo
+
+test: install
+	$(BIN)/python -m pytest
+
+ui: install
+	$(BIN)/kpi-warehouse ui
+
+# The dbt docs site (KPI definitions, lineage) for a governance review, on loopback.
+docs: install
+	cd dbt_project && KPI_WAREHOUSE_PATH=$${KPI_WAREHOUSE_PATH:-../var/demo/warehouse.duckdb} \
+		../$(BIN)/dbt docs generate --profiles-dir . && \
+		../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
+
+lint: install
+	$(BIN)/ruff check orchestration reports expectations tests
+	$(BIN)/ruff format --check orchestration reports expectations tests
+
+# After adding a definition version: record the new KPI fingerprints.
+fingerprints: install
+	$(BIN)/python -m orchestration.kpis.fingerprints update

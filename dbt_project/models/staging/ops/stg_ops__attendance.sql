@@ -1,0 +1,22 @@
+-- One row per employee per scheduled work day. Valid rows only (the extract quarantines the rest), one per
+-- employee_id, work_date: the later delivery, then the later row.
+with source as (
+    select * from {{ source('ops', 'attendance') }}
+),
+
+deduplicated as (
+    {{ deduplicate('source', 'employee_id, work_date', '_delivery_file desc, _file_row desc') }}
+),
+
+final as (
+    select
+        employee_id,
+        work_date,
+        scheduled_hours,
+        check_in_at,
+        check_out_at,
+        _delivery_file
+    from deduplicated
+)
+
+select * from final

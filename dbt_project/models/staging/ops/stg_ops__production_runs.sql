@@ -1,0 +1,25 @@
+-- One row per production run of a plant. Valid rows only (the extract quarantines the rest), one per
+-- run_id: the greatest updated_at, then the later delivery, then the later row.
+with source as (
+    select * from {{ source('ops', 'production_runs') }}
+),
+
+deduplicated as (
+    {{ deduplicate('source', 'run_id', 'updated_at desc, _delivery_file desc, _file_row desc') }}
+),
+
+final as (
+    select
+        run_id,
+        plant,
+        product_id,
+        started_at,
+        ended_at,
+        units_produced,
+        units_defective,
+        updated_at,
+        _delivery_file
+    from deduplicated
+)
+
+select * from final

@@ -1,0 +1,20 @@
+-- One row per month and region: the revenue plan in USD. Valid rows only (the extract quarantines the rest), one per
+-- target_month, region: the later delivery, then the later row.
+with source as (
+    select * from {{ source('sales', 'sales_targets') }}
+),
+
+deduplicated as (
+    {{ deduplicate('source', 'target_month, region', '_delivery_file desc, _file_row desc') }}
+),
+
+final as (
+    select
+        target_month,
+        region,
+        revenue_target,
+        _delivery_file
+    from deduplicated
+)
+
+select * from final

@@ -1,0 +1,45 @@
+"""The Dagster code location: every concern's definitions, merged, plus shared resources.
+
+``dagster dev`` loads ``defs`` (configured from the environment); ``kpi-warehouse run``
+builds the same definitions with the paths it was given and runs the same job.
+"""
+
+import dagster as dg
+
+from orchestration.ingestion import assets as ingestion
+from orchestration.kpis import assets as kpis
+from orchestration.publish import assets as publish
+from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.settings import Settings
+
+PIPELINE_JOB = "kpi_pipeline"
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    # One writer at a time: DuckDB lets a single process write the warehouse file, so
+    # the pipeline runs its steps in one process, one after another.
+    pipeline = dg.define_asset_job(
+        PIPELINE_JOB,
+        selection=dg.AssetSelection.all(),
+        executor_def=dg.in_process_executor,
+        description="Extract every landing entity, check it, build the KPIs with dbt, publish.",
+    )
+    return dg.Definitions.merge(
+        ingestion.build_defs(settings),
+        kpis.defs,
+        publish.defs,
+        dg.Definitions(
+            jobs=[pipeline],
+            resources={
+                "warehouse": WarehouseResource(
+                    path=str(settings.warehouse_path),
+                    published_path=str(settings.published_path),
+                    as_of=settings.as_of,
+                ),
+                "landing": LandingZoneResource(path=str(settings.landing_dir)),
+            },
+        ),
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,78 @@
+"""The dbt project's models as Dagster assets and its data tests as asset checks.
+
+Keys and groups derive from the dbt project itself: a model's key is [schema, name] and
+its group is its layer (the first folder under models/), so adding a model needs no
+edit here. Sources map onto the extract assets' keys, which wires lineage from every
+KPI back to the landing entities it reads.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
+from orchestration.kpis.project import dbt_project, ensure_manifest
+from orchestration.resources import WarehouseResource
+
+OWNER_ANALYTICS = "team:analytics-engineering"
+
+
+class KpiDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return raw_asset_key(dbt_resource_props["source_name"], dbt_resource_props["name"])
+        schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+        return dbt_model_asset_key(schema, dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return dbt_resource_props["source_name"]
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "kpi"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        owners = [OWNER_ANALYTICS]
+        kpi = dbt_resource_props.get("config", {}).get("meta", {}).get("kpi")
+        if kpi:
+            # Dagster owners are e-mail addresses or teams; the KPI's owner is a role.
+            owners.append("team:" + kpi["owner"].lower().replace(" ", "-"))
+        if dbt_resource_props["resource_type"] == "source":
+            owners = [OWNER_DATA_ENGINEERING]
+        return owners
+
+
+translator = KpiDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    # Unit tests prove the SQL in CI; a production run only builds and data-tests.
+    exclude="resource_type:unit_test",
+)
+def kpi_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    # The profile reads the warehouse path from the environment of the dbt process.
+    os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if warehouse.as_of:
+        args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
+    invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
+
+
+defs = dg.Definitions(
+    assets=[kpi_dbt_models],
+    resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+)

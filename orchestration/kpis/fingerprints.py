@@ -1,0 +1,152 @@
+"""Guard KPI definition versions: a computation change must come with a new version.
+
+A KPI's fingerprint is a hash of the SQL that computes it: its ``fct_kpi_<id>`` model,
+every model upstream of it and every macro they use, with comments and white space
+removed (so reformatting is not a change). ``kpi_fingerprints.json`` in the dbt project
+records, per KPI, the fingerprint of its current definition version. ``check`` fails
+when a fingerprint moved while the version did not; ``update`` records the new
+fingerprints, and refuses to do so for a KPI whose version was not bumped.
+
+    python -m orchestration.kpis.fingerprints check
+    python -m orchestration.kpis.fingerprints update
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+from orchestration.settings import DBT_PROJECT_DIR
+
+FINGERPRINTS_FILE = DBT_PROJECT_DIR / "kpi_fingerprints.json"
+KPI_MODEL_PREFIX = "fct_kpi_"
+
+_SQL_COMMENT = re.compile(r"--[^\n]*")
+_JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+def _normalise(code: str) -> str:
+    code = _JINJA_COMMENT.sub(" ", code)
+    code = _SQL_COMMENT.sub(" ", code)
+    return _SPACE.sub(" ", code).strip()
+
+
+def _kpi_nodes(manifest: dict) -> dict[str, dict]:
+    """KPI id → its model node, for every model that carries a governed definition."""
+    found = {}
+    for node in manifest["nodes"].values():
+        kpi = node.get("config", {}).get("meta", {}).get("kpi")
+        if node["resource_type"] == "model" and kpi:
+            found[kpi["id"]] = node
+    return found
+
+
+def compute(manifest: dict) -> dict[str, dict]:
+    """KPI id → {definition_version, fingerprint, models} from a dbt manifest."""
+    nodes = manifest["nodes"]
+    macros = manifest["macros"]
+    result = {}
+    for kpi_id, node in sorted(_kpi_nodes(manifest).items()):
+        seen_nodes: set[str] = set()
+        seen_macros: set[str] = set()
+        stack = [node["unique_id"]]
+        while stack:
+            uid = stack.pop()
+            if uid in seen_nodes or uid not in nodes:
+                continue
+            seen_nodes.add(uid)
+            stack.extend(nodes[uid]["depends_on"].get("nodes", []))
+            seen_macros.update(nodes[uid]["depends_on"].get("macros", []))
+        macro_stack = list(seen_macros)
+        while macro_stack:
+            uid = macro_stack.pop()
+            for dep in macros.get(uid, {}).get("depends_on", {}).get("macros", []):
+                if dep not in seen_macros:
+                    seen_macros.add(dep)
+                    macro_stack.append(dep)
+        digest = hashlib.sha256()
+        for uid in sorted(seen_nodes):
+            digest.update(
+                uid.encode() + b"\0" + _normalise(nodes[uid]["raw_code"]).encode() + b"\0"
+            )
+        for uid in sorted(seen_macros):
+            # Only the project's own macros: adapter internals change with dbt releases.
+            if uid.startswith("macro.kpi_warehouse."):
+                digest.update(uid.encode() + b"\0" + _normalise(macros[uid]["macro_sql"]).encode())
+        versions = node["config"]["meta"]["kpi"]["versions"]
+        result[kpi_id] = {
+            "definition_version": max(v["version"] for v in versions),
+            "fingerprint": digest.hexdigest(),
+            "models": sorted(nodes[uid]["name"] for uid in seen_nodes),
+        }
+    return result
+
+
+def load_manifest() -> dict:
+    from orchestration.kpis.project import ensure_manifest
+
+    return json.loads(Path(ensure_manifest()).read_text())
+
+
+def problems(recorded: dict, current: dict) -> list[str]:
+    """Sentences describing every KPI whose computation changed without a new version."""
+    found = []
+    for kpi_id, now in current.items():
+        before = recorded.get(kpi_id)
+        if before is None:
+            found.append(f"KPI {kpi_id} has no recorded fingerprint; run the update.")
+        elif now["definition_version"] < before["definition_version"]:
+            found.append(
+                f"KPI {kpi_id} went back from version {before['definition_version']} "
+                f"to {now['definition_version']}."
+            )
+        elif (
+            now["fingerprint"] != before["fingerprint"]
+            and now["definition_version"] == before["definition_version"]
+        ):
+            found.append(
+                f"KPI {kpi_id} is computed differently (models: {', '.join(now['models'])}) "
+                f"but is still definition version {now['definition_version']}: add a version "
+                "with its formula and effective_from to config.meta.kpi.versions, then run "
+                "the update."
+            )
+    for kpi_id in recorded.keys() - current.keys():
+        found.append(f"KPI {kpi_id} is recorded but no model defines it any more.")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv else "check"
+    current = compute(load_manifest())
+    recorded = json.loads(FINGERPRINTS_FILE.read_text()) if FINGERPRINTS_FILE.exists() else {}
+    if command == "check":
+        found = problems(recorded, current)
+        for sentence in found:
+            print(f"error: {sentence}", file=sys.stderr)
+        if not found:
+            print(f"{len(current)} KPI fingerprints match their definition versions.")
+        return 1 if found else 0
+    if command == "update":
+        blocked = [
+            s
+            for s in problems(recorded, current)
+            if "is computed differently" in s or "went back" in s
+        ]
+        if blocked:
+            for sentence in blocked:
+                print(f"error: {sentence}", file=sys.stderr)
+            return 1
+        FINGERPRINTS_FILE.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        print(f"recorded {len(current)} KPI fingerprints in {FINGERPRINTS_FILE}")
+        return 0
+    print("usage: python -m orchestration.kpis.fingerprints [check|update]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
