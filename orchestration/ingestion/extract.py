@@ -206,7 +206,9 @@ def _reader_sql(path: Path, header: list[str]) -> str:
     # RFC 4180, everything as text so that typing and its errors are ours, not the
     # sniffer's; an unquoted empty field reads as null. A line with the wrong number of
     # fields is set aside in the rejects table (and quarantined), not a failed file.
-    columns = ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in header)
+    # A column without a name (a trailing comma on every line) still needs one here.
+    names = [h if h.strip() else f"_unnamed_{i}" for i, h in enumerate(header, 1)]
+    columns = ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in names)
     return (
         f"read_csv({sql_str(str(path))}, header=true, delim=',', quote='\"', escape='\"', "
         f"auto_detect=false, columns={{{columns}}}, store_rejects=true, "
@@ -237,6 +239,11 @@ def _stage_file(
     select.append(f"{sql_str(delivery_name)} as _delivery_file")
     try:
         reader = _reader_sql(path, header)
+        if path.suffix.lower() == ".csv":
+            # The rejects tables keep the lines of every earlier scan of the session;
+            # without this, one file's bad lines would be counted again in the next.
+            con.execute("drop table if exists _csv_rejects")
+            con.execute("drop table if exists _csv_reject_scans")
         con.execute(f"insert into _batch by name select {', '.join(select)} from {reader}")
         if path.suffix.lower() == ".csv":
             con.execute(
@@ -264,6 +271,13 @@ def text_column(name: str) -> str:
     return quote_ident(f"_text_{name}")
 
 
+_ISO_TIMESTAMP = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
+)
+_DECIMAL = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+
+
 def typed_expression(column: Column) -> str:
     """SQL turning the delivered text of ``column`` into its contract type (null if it fails)."""
     v = f"nullif({text_column(column.name)}, '')"
@@ -274,8 +288,12 @@ def typed_expression(column: Column) -> str:
     if column.type == "enum":
         return t
     if column.type == "ts":
-        # A value without an offset is UTC: the session time zone is UTC.
-        return f"timezone('UTC', try_cast({t} as timestamptz))"
+        # A value without an offset is UTC: the session time zone is UTC. DuckDB would
+        # also take 'infinity', 'epoch' or a zone name; the contract says ISO 8601.
+        return (
+            f"case when regexp_full_match({t}, '{_ISO_TIMESTAMP}') "
+            f"then timezone('UTC', try_cast({t} as timestamptz)) end"
+        )
     if column.type == "date":
         # DuckDB would also take '2026-10-30 10:00' as a date; the contract says YYYY-MM-DD
         # (a Parquet timestamp at midnight, cast to text, is the same date).
@@ -284,7 +302,11 @@ def typed_expression(column: Column) -> str:
             f"then try_cast({t} as date) end"
         )
     if column.type == "decimal":
-        return f"try_cast({t} as decimal(18,4))"
+        # DuckDB would also take '1_000'; a Parquet double cast to text may carry an exponent.
+        return (
+            f"case when regexp_full_match({t}, '{_DECIMAL}') "
+            f"then try_cast({t} as decimal(18,4)) end"
+        )
     if column.type == "integer":
         # try_cast would round '3.5' to 4; an integer column takes whole numbers only.
         return (

@@ -26,8 +26,11 @@ bounds as (
     select
         {%- if as_of_var %}
         cast('{{ as_of_var }}' as date) as as_of_date,
-        min(case when anchor_date <= cast('{{ as_of_var }}' as date) then anchor_date end)
-            as first_anchor_date
+        -- An as-of date before all data: the calendar is the periods holding it.
+        coalesce(
+            min(case when anchor_date <= cast('{{ as_of_var }}' as date) then anchor_date end),
+            cast('{{ as_of_var }}' as date)
+        ) as first_anchor_date
         {%- else %}
         max(anchor_date) as as_of_date,
         min(anchor_date) as first_anchor_date
