@@ -147,7 +147,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     _progress(f"generating demo landing data at scale {args.scale} (seed {args.seed})")
     summary = generate(args.out, scale=args.scale, seed=args.seed)
-    _progress(f"wrote {summary}")
+    _progress(
+        f"wrote {summary.files_written} delivery files, {summary.total_rows:,} rows "
+        f"({summary.total_invalid:,} invalid on purpose)"
+    )
     print(f"landing: {Path(args.out).resolve()}")
     return 0
 

@@ -9,6 +9,8 @@ import dagster as dg
 from orchestration.ingestion import assets as ingestion
 from orchestration.kpis import assets as kpis
 from orchestration.publish import assets as publish
+from orchestration.quality import assets as quality
+from orchestration.reports import assets as reports
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import Settings
 
@@ -20,14 +22,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # the pipeline runs its steps in one process, one after another.
     pipeline = dg.define_asset_job(
         PIPELINE_JOB,
-        selection=dg.AssetSelection.all(),
+        # The scorecards are partitioned by month and run on their own schedule.
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups(reports.REPORTS_GROUP),
         executor_def=dg.in_process_executor,
         description="Extract every landing entity, check it, build the KPIs with dbt, publish.",
     )
     return dg.Definitions.merge(
         ingestion.build_defs(settings),
         kpis.defs,
+        quality.build_defs(settings),
         publish.defs,
+        reports.build_defs(settings),
         dg.Definitions(
             jobs=[pipeline],
             resources={
