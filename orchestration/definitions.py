@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.ingestion import assets as ingestion
 from orchestration.kpis import assets as kpis
+from orchestration.operations import assets as operations
 from orchestration.publish import assets as publish
 from orchestration.quality import assets as quality
 from orchestration.reports import assets as reports
@@ -33,6 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         quality.build_defs(settings),
         publish.defs,
         reports.build_defs(settings),
+        operations.build_defs(settings),
         dg.Definitions(
             jobs=[pipeline],
             resources={
