@@ -297,10 +297,8 @@ def typed_expression(column: Column) -> str:
     if column.type == "date":
         # DuckDB would also take '2026-10-30 10:00' as a date; the contract says YYYY-MM-DD
         # (a Parquet timestamp at midnight, cast to text, is the same date).
-        return (
-            f"case when regexp_full_match({t}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([ T]00:00:00)?') "
-            f"then try_cast({t} as date) end"
-        )
+        iso_date = "[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]00:00:00([.]0+)?([+]00(:?00)?|Z)?)?"
+        return f"case when regexp_full_match({t}, '{iso_date}') then try_cast({t} as date) end"
     if column.type == "decimal":
         # DuckDB would also take '1_000'; a Parquet double cast to text may carry an exponent.
         return (
