@@ -107,7 +107,14 @@ def run_pipeline(settings: Settings, verbose: bool = False) -> Path:
             instance=instance,
             raise_on_error=False,
             run_config={
-                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "INFO"}}}
+                "loggers": {
+                    "console": {
+                        "config": {
+                            "log_level": "DEBUG" if verbose else "INFO",
+                            "tracebacks": verbose,
+                        }
+                    }
+                }
             },
         )
     if not result.success:

@@ -13,6 +13,7 @@ from orchestration.publish import assets as publish
 from orchestration.quality import assets as quality
 from orchestration.reports import assets as reports
 from orchestration.resources import LandingZoneResource, WarehouseResource
+from orchestration.run_log import concise_console_logger
 from orchestration.settings import Settings
 
 PIPELINE_JOB = "kpi_pipeline"
@@ -45,6 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 ),
                 "landing": LandingZoneResource(path=str(settings.landing_dir)),
             },
+            loggers={"console": concise_console_logger},
         ),
     )
 
