@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
-from dagster_dbt.dbt_project import DbtProjectPreparer
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -43,5 +43,5 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(
         project.project_dir
     ):
-        DbtProjectPreparer().prepare(project)
+        DagsterDbtProjectPreparer().prepare(project)
     return manifest
