@@ -30,6 +30,74 @@
     epoch_us({{ ts }})
 {%- endmacro %}
 
+{% macro spark__epoch_us(ts) -%}
+    unix_micros(cast({{ ts }} as timestamp))
+{%- endmacro %}
+
+{#- The column types the KPI layer casts to, spelled the way each engine accepts: Spark
+    has no bare VARCHAR and no DOUBLE PRECISION, PostgreSQL has no DOUBLE. -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'kpi_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
+
+{% macro type_text() -%}
+    {{ return(adapter.dispatch('type_text', 'kpi_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__type_text() -%}
+    varchar
+{%- endmacro %}
+
+{% macro spark__type_text() -%}
+    string
+{%- endmacro %}
+
+{#- One row per day from `first_column` to `last_column` of the one-row relation
+    `bounds`, as the timestamp `day_at` (midnight). -#}
+{% macro calendar_days(bounds, first_column, last_column) -%}
+    {{ return(adapter.dispatch('calendar_days', 'kpi_warehouse')(bounds, first_column, last_column)) }}
+{%- endmacro %}
+
+{% macro default__calendar_days(bounds, first_column, last_column) -%}
+    select spine.day_at
+    from {{ bounds }},
+        generate_series(
+            cast({{ bounds }}.{{ first_column }} as timestamp),
+            cast({{ bounds }}.{{ last_column }} as timestamp),
+            interval '1 day'
+        ) as spine (day_at)
+{%- endmacro %}
+
+{% macro spark__calendar_days(bounds, first_column, last_column) -%}
+    select cast(spine.day as timestamp) as day_at
+    from {{ bounds }}
+    lateral view explode(
+        sequence(
+            cast({{ bounds }}.{{ first_column }} as date),
+            cast({{ bounds }}.{{ last_column }} as date),
+            interval 1 day
+        )
+    ) spine as day
+{%- endmacro %}
+
+{#- The start of the period after the one starting at `period_start`. PostgreSQL's
+    intervals know no quarter: a quarter is added as three months everywhere. -#}
+{% macro next_period_start(grain, period_start) -%}
+    {%- if grain == 'quarter' -%}
+        {{ dbt.dateadd('month', 3, period_start) }}
+    {%- else -%}
+        {{ dbt.dateadd(grain, 1, period_start) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- An event timestamp at or after the cut-off has not happened yet: it reads as null.
     Expects the model to cross join int_as_of as `as_of`. -#}
 {% macro before_cutoff(column) -%}
@@ -90,6 +158,6 @@
 {% macro sql_literal(value) -%}
     {%- if value is none -%}null
     {%- elif value is number and value is not boolean -%}{{ value }}
-    {%- else -%}'{{ (value | string) | replace("'", "''") }}'
+    {%- else -%}'{{ dbt.escape_single_quotes(value | string) }}'
     {%- endif -%}
 {%- endmacro %}

@@ -62,28 +62,28 @@ with registry as (
 
 final as (
     select
-        cast(kpi_id as varchar) as kpi_id,
-        cast(name as varchar) as name,
-        cast(description as varchar) as description,
-        cast(formula as varchar) as formula,
-        cast(unit as varchar) as unit,
-        cast(direction as varchar) as direction,
-        cast(owner as varchar) as owner,
-        cast(perspective as varchar) as perspective,
-        cast(indicator_type as varchar) as indicator_type,
-        cast(measure_type as varchar) as measure_type,
-        cast(review_cadence as varchar) as review_cadence,
-        cast(default_target as double) as default_target,
-        cast(amber_tolerance as double) as amber_tolerance,
-        cast(dimensions as varchar) as dimensions,
-        cast(source_entities as varchar) as source_entities,
+        cast(kpi_id as {{ type_text() }}) as kpi_id,
+        cast(name as {{ type_text() }}) as name,
+        cast(description as {{ type_text() }}) as description,
+        cast(formula as {{ type_text() }}) as formula,
+        cast(unit as {{ type_text() }}) as unit,
+        cast(direction as {{ type_text() }}) as direction,
+        cast(owner as {{ type_text() }}) as owner,
+        cast(perspective as {{ type_text() }}) as perspective,
+        cast(indicator_type as {{ type_text() }}) as indicator_type,
+        cast(measure_type as {{ type_text() }}) as measure_type,
+        cast(review_cadence as {{ type_text() }}) as review_cadence,
+        cast(default_target as {{ type_double() }}) as default_target,
+        cast(amber_tolerance as {{ type_double() }}) as amber_tolerance,
+        cast(dimensions as {{ type_text() }}) as dimensions,
+        cast(source_entities as {{ type_text() }}) as source_entities,
         cast(definition_version as integer) as definition_version,
         cast(effective_from as date) as effective_from,
         cast(is_current as boolean) as is_current,
-        cast(question as varchar) as question,
-        cast(target_reason as varchar) as target_reason,
-        cast(aggregation as varchar) as aggregation,
-        cast(target_source as varchar) as target_source
+        cast(question as {{ type_text() }}) as question,
+        cast(target_reason as {{ type_text() }}) as target_reason,
+        cast(aggregation as {{ type_text() }}) as aggregation,
+        cast(target_source as {{ type_text() }}) as target_source
     from registry
 )
 

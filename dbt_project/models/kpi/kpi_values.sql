@@ -23,8 +23,8 @@ results as (
         period_start,
         dimension,
         dimension_value,
-        cast(numerator as double) as numerator,
-        cast(denominator as double) as denominator
+        cast(numerator as {{ type_double() }}) as numerator,
+        cast(denominator as {{ type_double() }}) as denominator
     from {{ ref('fct_kpi_' ~ kpi_id) }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}

@@ -6,21 +6,15 @@ with as_of as (
 ),
 
 days as (
-    select cast(day_at as date) as day
-    from as_of,
-        generate_series(
-            cast(as_of.first_anchor_date as timestamp),
-            cast(as_of.as_of_date as timestamp),
-            interval 1 day
-        ) as spine (day_at)
+    {{ calendar_days('as_of', 'first_anchor_date', 'as_of_date') }}
 ),
 
 periods as (
     {%- for grain in kpi_grains() %}
     select distinct
         '{{ grain }}' as grain,
-        cast({{ dbt.date_trunc(grain, 'day') }} as date) as period_start,
-        cast({{ dbt.dateadd(grain, 1, dbt.date_trunc(grain, 'day')) }} as date) as period_end
+        cast({{ dbt.date_trunc(grain, 'day_at') }} as date) as period_start,
+        cast({{ next_period_start(grain, dbt.date_trunc(grain, 'day_at')) }} as date) as period_end
     from days
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}

@@ -1,5 +1,6 @@
 -- Marketing spend as of the run, converted to USD at the rate of its spend_date (exact
--- DECIMAL); amount_usd is null for a currency without any rate.
+-- DECIMAL, its scale fixed so that every engine yields the same type); amount_usd is
+-- null for a currency without any rate.
 with spend as (
     select * from {{ ref('int_marketing_spend__as_of') }}
 ),
@@ -15,10 +16,13 @@ final as (
         spend.region,
         spend.amount,
         spend.currency,
-        spend.amount * case
-            when spend.currency = 'USD' then cast(1 as decimal(18, 4))
-            else fx_rates.usd_per_unit
-        end as amount_usd
+        cast(
+            spend.amount * case
+                when spend.currency = 'USD' then cast(1 as decimal(18, 4))
+                else fx_rates.usd_per_unit
+            end
+            as decimal(38, 8)
+        ) as amount_usd
     from spend
     left join fx_rates
         on spend.currency = fx_rates.currency

@@ -1,7 +1,8 @@
--- Orders as of the run with their amounts in USD, exact (DECIMAL). revenue_usd is the
--- net of every line; the known_product_* columns cover only lines of catalog products
--- (gross margin leaves the others out). usd_per_unit is null for a currency without any
--- rate: such an order is left out of every KPI that needs its amount.
+-- Orders as of the run with their amounts in USD, exact (DECIMAL, the scale fixed so that
+-- every engine yields the same type). revenue_usd is the net of every line; the
+-- known_product_* columns cover only lines of catalog products (gross margin leaves the
+-- others out). usd_per_unit is null for a currency without any rate: such an order is
+-- left out of every KPI that needs its amount.
 with orders as (
     select * from {{ ref('int_orders__as_of') }}
 ),
@@ -68,10 +69,14 @@ final as (
         rated.usd_per_unit,
         rated.usd_per_unit is not null as is_convertible,
         coalesce(order_amounts.line_count, 0) as line_count,
-        coalesce(order_amounts.net_amount, 0) * rated.usd_per_unit as revenue_usd,
-        coalesce(order_amounts.known_product_net_amount, 0) * rated.usd_per_unit
-            as known_product_revenue_usd,
-        coalesce(order_amounts.known_product_cost_usd, 0) as known_product_cost_usd
+        cast(coalesce(order_amounts.net_amount, 0) * rated.usd_per_unit as decimal(38, 8))
+            as revenue_usd,
+        cast(
+            coalesce(order_amounts.known_product_net_amount, 0) * rated.usd_per_unit
+            as decimal(38, 8)
+        ) as known_product_revenue_usd,
+        cast(coalesce(order_amounts.known_product_cost_usd, 0) as decimal(38, 4))
+            as known_product_cost_usd
     from rated
     left join order_amounts on rated.order_id = order_amounts.order_id
 )

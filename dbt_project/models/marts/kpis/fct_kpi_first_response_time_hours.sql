@@ -25,7 +25,7 @@ final as (
         period_start,
         dimension,
         dimension_value,
-        cast(numerator as double) / 3600000000 as numerator,
+        cast(numerator as {{ type_double() }}) / 3600000000 as numerator,
         denominator
     from aggregated
 )

@@ -15,8 +15,20 @@ records as (
     where status in ('placed', 'fulfilled') and is_convertible
 ),
 
-final as (
+aggregated as (
     {{ kpi_flow('records', ['region', 'channel']) }}
+),
+
+-- Sums of exact amounts at one fixed scale, whatever scale an engine's sum returns.
+final as (
+    select
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        cast(numerator as decimal(38, 8)) as numerator,
+        cast(denominator as decimal(38, 8)) as denominator
+    from aggregated
 )
 
 select * from final

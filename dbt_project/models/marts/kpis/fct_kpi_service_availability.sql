@@ -97,8 +97,8 @@ final as (
         period_start,
         'all' as dimension,
         'all' as dimension_value,
-        cast(sum(up_us) as double) / 1000000 as numerator,
-        cast(sum(period_us) as double) / 1000000 as denominator
+        cast(sum(up_us) as {{ type_double() }}) / 1000000 as numerator,
+        cast(sum(period_us) as {{ type_double() }}) / 1000000 as denominator
     from per_service
     group by grain, period_start
 
@@ -109,8 +109,8 @@ final as (
         period_start,
         'service' as dimension,
         service_id as dimension_value,
-        cast(up_us as double) / 1000000 as numerator,
-        cast(period_us as double) / 1000000 as denominator
+        cast(up_us as {{ type_double() }}) / 1000000 as numerator,
+        cast(period_us as {{ type_double() }}) / 1000000 as denominator
     from per_service
 )
 

@@ -35,7 +35,7 @@ revenue_targets as (
         period_start,
         case when grouping(region) = 0 then 'region' else 'all' end as dimension,
         case when grouping(region) = 0 then region else 'all' end as dimension_value,
-        cast(sum(revenue_target) as double) as target
+        cast(sum(revenue_target) as {{ type_double() }}) as target
     from plan_months
     group by grouping sets ((grain, period_start), (grain, period_start, region))
 ),
@@ -47,7 +47,7 @@ service_targets as (
         calendar.period_start,
         'service' as dimension,
         services.service_id as dimension_value,
-        cast(services.availability_target as double) as target
+        cast(services.availability_target as {{ type_double() }}) as target
     from calendar
     cross join services
 ),

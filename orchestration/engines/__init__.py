@@ -1,0 +1,1 @@
+"""The same dbt project on other engines than DuckDB: PostgreSQL and Spark."""
