@@ -1,0 +1,851 @@
+"""The data-quality rules: what row validity cannot see, written as SQL that DuckDB runs.
+
+Every rule is one Great Expectations ``UnexpectedRowsExpectation`` (see ``suites.py``):
+its query returns the *unexpected rows* and the rule passes when there are none. The
+queries aggregate inside DuckDB so that what comes back is bounded by the calendar,
+never by the size of a table:
+
+- an entity rule returns one row per affected **day** (``day``, ``records``,
+  ``example``): the dates of the offending records, i.e. their anchor date (the date
+  that places them in a KPI period, e.g. ``orders.ordered_at``) and the later event
+  dates KPIs count them at (``fulfilled_at``, ``resolved_at``, …). Records without any
+  date (a product, a service) stand for the as-of date: the latest periods.
+- a KPI-output rule returns one row per affected **KPI period** (``kpi_id``, ``grain``,
+  ``period_start``, ``records``, ``example``).
+
+Those rows are what marks the numbers in ``kpi.kpi_quality``. Thresholds are shares
+judged per calendar month of the anchor dates (or per delivery), so a bad month is
+caught even in a long history and the months around it stay unmarked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from expectations.config import QualityConfig
+from orchestration.contract import ENTITIES, Entity
+
+BATCH = "{batch}"  # the placeholder GX replaces with the batch's table
+KPI_VALUES_SUITE = "kpi.kpi_values"
+KPI_VALUES_TABLE = "kpi.kpi_values"
+MARKS_DAYS = "days"
+MARKS_KPI_PERIODS = "kpi_periods"
+
+
+@dataclass(frozen=True)
+class TimeFrame:
+    """The run's as-of date and the first anchor date: the span rules judge."""
+
+    as_of: date
+    first_day: date
+
+
+@dataclass(frozen=True)
+class Rule:
+    suite: str  # "sales.orders" or "kpi.kpi_values"
+    table: str  # what the suite validates, e.g. "raw_sales.orders"
+    name: str  # the check name in Dagster and the rule's id in the suite
+    kind: str  # its section in quality.yml
+    severity: str  # "error" (blocks publishing) or "warn" (marks the numbers)
+    description: str  # what is expected, one sentence
+    summary: str  # a failure; {records}, {example} and {days} or {periods} are filled in
+    sql: str  # the unexpected rows; {batch} is the validated table
+    marks: str = MARKS_DAYS
+    reads: tuple[str, ...] = ()  # tables besides the batch that the query reads
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
+
+    def query(self) -> str:
+        """The rule's query on the warehouse itself, outside GX."""
+        return self.sql.replace(BATCH, f"(select * from {self.table})")
+
+
+# --- how records are dated --------------------------------------------------------------
+
+# The anchor of each entity (the catalog's anchors, and the dates that place reference
+# rows) and the later event dates that KPIs count a record at.
+_DATES: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "crm.accounts": ("created_at", ("churned_at",)),
+    "crm.leads": ("created_at", ()),
+    "crm.opportunities": ("created_at", ("closed_at",)),
+    "crm.tickets": ("created_at", ("first_response_at", "resolved_at")),
+    "crm.sla_policies": (None, ()),
+    "crm.marketing_spend": ("spend_date", ()),
+    "sales.products": (None, ()),
+    "sales.orders": ("ordered_at", ("fulfilled_at",)),
+    "sales.order_lines": ("_order.ordered_at", ("_order.fulfilled_at",)),
+    "sales.fx_rates": ("rate_date", ()),
+    "sales.sales_targets": ("target_month", ()),
+    "ops.shipments": ("shipped_at", ("delivered_at",)),
+    "ops.production_runs": ("ended_at", ()),
+    "ops.services": (None, ()),
+    "ops.incidents": ("started_at", ("resolved_at",)),
+    "ops.employees": (None, ()),
+    "ops.attendance": ("work_date", ()),
+}
+# Entities whose anchor arrives every day: the catalog's anchors, and the fx feed.
+_VOLUME_ENTITIES = (
+    "crm.accounts",
+    "crm.leads",
+    "crm.opportunities",
+    "crm.tickets",
+    "crm.marketing_spend",
+    "sales.orders",
+    "ops.shipments",
+    "ops.production_runs",
+    "ops.incidents",
+    "ops.attendance",
+)
+_FRESHNESS_ENTITIES = (*_VOLUME_ENTITIES, "sales.fx_rates")
+
+# Order lines carry no date of their own: their order's dates and currency place them.
+_ORDER_LOOKUP = """_order as (
+    select order_id,
+           arg_max(ordered_at, updated_at) as ordered_at,
+           arg_max(fulfilled_at, updated_at) as fulfilled_at,
+           arg_max(currency, updated_at) as currency
+    from raw_sales.orders
+    group by order_id
+)"""
+
+
+def _d(value: date) -> str:
+    return f"date '{value.isoformat()}'"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _key_text(entity: Entity, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return "concat_ws('/', " + ", ".join(f"{prefix}{k}" for k in entity.key) + ")"
+
+
+def _current_rows(entity: Entity) -> str:
+    """The contract's deduplication: one row per key, the one staging keeps."""
+    order = ["_delivery_file desc", "_file_row desc"]
+    if entity.has_updated_at:
+        order.insert(0, "updated_at desc nulls last")
+    return (
+        "current_rows as (\n    select * from batch\n    qualify row_number() over ("
+        f"partition by {', '.join(entity.key)} order by {', '.join(order)}) = 1\n)"
+    )
+
+
+def _lookups(entity: Entity) -> list[str]:
+    return [_ORDER_LOOKUP] if entity.qualified_name == "sales.order_lines" else []
+
+
+def _dated(entity: Entity, source: str) -> str:
+    """CTE ``dated``: ``source`` rows with their ``_anchor`` and ``_event_<n>`` dates."""
+    anchor, events = _DATES[entity.qualified_name]
+    join = ""
+    extra = ""
+    if entity.qualified_name == "sales.order_lines":
+        join = "\n    left join _order on _order.order_id = r.order_id"
+        extra = ",\n           _order.currency as _currency"
+
+    def col(c: str) -> str:
+        return c if "." in c else f"r.{c}"
+
+    dates = f"cast({col(anchor)} as date)" if anchor else "cast(null as date)"
+    dates += " as _anchor"
+    for i, event in enumerate(events, 1):
+        dates += f",\n           cast({col(event)} as date) as _event_{i}"
+    return (
+        f"dated as (\n    select r.*,\n           {dates}{extra}\n    from {source} as r{join}\n)"
+    )
+
+
+def _date_columns(entity: Entity) -> list[str]:
+    return ["_anchor"] + [
+        f"_event_{i}" for i in range(1, len(_DATES[entity.qualified_name][1]) + 1)
+    ]
+
+
+def _days_of(entity: Entity, tf: TimeFrame, alias: str = "") -> str:
+    """One row per day a record marks: its dates up to the as-of date.
+
+    A record without any (a reference row, or one whose dates are all missing) stands
+    for the as-of date: the latest periods. Built only for offending records.
+    """
+    prefix = f"{alias}." if alias else ""
+    as_of = _d(tf.as_of)
+    days = ", ".join(prefix + c for c in _date_columns(entity))
+    listed = f"list_filter([{days}], lambda d: d is not null and d <= {as_of})"
+    return f"unnest(case when len({listed}) = 0 then [{as_of}] else {listed} end)"
+
+
+def _home(tf: TimeFrame) -> str:
+    """The one day a record is counted on (its anchor), however many days it marks."""
+    return f"coalesce(_anchor, {_d(tf.as_of)})"
+
+
+def _with(*ctes: str) -> str:
+    return "with " + ",\n".join(ctes)
+
+
+def _batch_cte() -> str:
+    return f"batch as (select * from {BATCH})"
+
+
+# --- entity rules -------------------------------------------------------------------------
+
+
+def _freshness(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
+    anchor = _DATES[entity.qualified_name][0]
+    max_lag = int(cfg["max_lag_days"])
+    sql = f"""{_with(_batch_cte())},
+latest as (
+    select max(cast({anchor} as date)) as latest_day
+    from batch
+    where cast({anchor} as date) <= {_d(tf.as_of)}
+),
+missing as (
+    select cast(unnest(generate_series(
+               coalesce(latest_day + 1, {_d(tf.first_day)}), {_d(tf.as_of)}, interval 1 day
+           )) as date) as day,
+           coalesce('latest {anchor} ' || strftime(latest_day, '%Y-%m-%d'), 'no {anchor} at all')
+               || ', as of {tf.as_of.isoformat()}' as example
+    from latest
+    where latest_day is null or {_d(tf.as_of)} - latest_day > {max_lag}
+)
+select day, 0 as records, example from missing order by day"""
+    return Rule(
+        suite=entity.qualified_name,
+        table=f"raw_{entity.system}.{entity.name}",
+        name="freshness",
+        kind="freshness",
+        severity=cfg["severity"],
+        description=(
+            f"The newest {anchor} of {entity.qualified_name} is at most {max_lag} days "
+            f"before the as-of date ({tf.as_of.isoformat()}); one unexpected row per "
+            "day without data."
+        ),
+        summary=f"{entity.qualified_name} has no data for {{days}} ({{example}})",
+        sql=sql,
+    )
+
+
+def _volume(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
+    anchor = _DATES[entity.qualified_name][0]
+    recent = int(cfg["recent_days"])
+    weeks = int(cfg["reference_weeks"])
+    lo, hi = _num(cfg["min_ratio"]), _num(cfg["max_ratio"])
+    min_ref = _num(cfg["min_reference_rows"])
+    # Records, not deliveries of them: a key re-delivered on a later day counts once.
+    key = entity.key
+    distinct = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
+    sql = f"""{_with(_batch_cte())},
+counts as (
+    select cast({anchor} as date) as day, count(distinct {distinct}) as n
+    from batch
+    where cast({anchor} as date) <= {_d(tf.as_of)}
+    group by 1
+),
+recent as (
+    select cast(unnest(generate_series(max(day) - {recent - 1}, max(day), interval 1 day))
+                as date) as day
+    from counts
+),
+reference as (
+    select recent.day, median(coalesce(counts.n, 0)) as expected
+    from recent
+    cross join range(1, {weeks + 1}) as w(k)
+    left join counts on counts.day = recent.day - cast(7 * w.k as integer)
+    group by recent.day
+)
+select reference.day, coalesce(counts.n, 0) as records,
+       coalesce(counts.n, 0) || ' rows against a median of ' || reference.expected
+           || ' on the same weekday before' as example
+from reference
+left join counts on counts.day = reference.day
+where reference.expected >= {min_ref}
+  and (coalesce(counts.n, 0) < {lo} * reference.expected
+       or coalesce(counts.n, 0) > {hi} * reference.expected)
+order by reference.day"""
+    return Rule(
+        suite=entity.qualified_name,
+        table=f"raw_{entity.system}.{entity.name}",
+        name="volume",
+        kind="volume",
+        severity=cfg["severity"],
+        description=(
+            f"On each of the last {recent} days, the {entity.qualified_name} records "
+            f"anchored that day ({anchor}) number between {cfg['min_ratio']} and "
+            f"{cfg['max_ratio']} times the median of the same weekday in the {weeks} weeks "
+            f"before (judged where that median is at least {cfg['min_reference_rows']})."
+        ),
+        summary=(f"{entity.qualified_name} volume is off on {{days}} (e.g. {{example}})"),
+        sql=sql,
+    )
+
+
+def _quarantined_share(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
+    max_share, min_rows = float(cfg["max_share"]), int(cfg["min_rows"])
+    sql = f"""{_with(_batch_cte(), *_lookups(entity), _dated(entity, "batch"))},
+flagged as (
+    select delivery_file, rows_delivered, rows_quarantined
+    from ingest.delivery_files
+    where system = {_lit(entity.system)} and entity = {_lit(entity.name)}
+      and rows_delivered >= {min_rows}
+      and rows_quarantined > {_num(max_share)} * rows_delivered
+),
+delivery_days as (
+    select distinct * from (
+        select flagged.delivery_file, flagged.rows_delivered, flagged.rows_quarantined,
+               {_days_of(entity, tf, "dated")} as day
+        from flagged
+        left join dated on dated._delivery_file = flagged.delivery_file
+    )
+),
+numbered as (
+    select *, row_number() over (partition by delivery_file order by day) as _nth
+    from delivery_days
+)
+select day,
+       sum(case when _nth = 1 then rows_quarantined else 0 end) as records,
+       min(delivery_file || ': ' || rows_quarantined || ' of ' || rows_delivered
+           || ' rows invalid') as example
+from numbered
+group by day
+order by day"""
+    return Rule(
+        suite=entity.qualified_name,
+        table=f"raw_{entity.system}.{entity.name}",
+        name="quarantined_share",
+        kind="quarantined_share",
+        severity=cfg["severity"],
+        description=(
+            f"No {entity.qualified_name} delivery of at least {min_rows} rows has more "
+            f"than {max_share:.0%} of them quarantined; one unexpected row per day the "
+            "delivery covers (the rows and their reasons are in ingest.quarantine)."
+        ),
+        summary=(
+            f"{{records}} invalid rows in {entity.qualified_name} deliveries with more than "
+            f"{max_share:.0%} of them invalid (e.g. {{example}}); the rows and their reasons "
+            "are in ingest.quarantine"
+        ),
+        sql=sql,
+        reads=("ingest.delivery_files",),
+    )
+
+
+def _duplicate_keys(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
+    max_share, min_records = float(cfg["max_share"]), int(cfg["min_records"])
+    # A record and its correction may share a file (the later row wins); the same row
+    # twice is an export that repeated itself.
+    keys = ", ".join(entity.key)
+    # Only keys repeated within a file are hashed whole: the rest cannot be copies.
+    content = "hash(" + ", ".join(f"batch.{c.name}" for c in entity.columns) + ")"
+    batch_keys = ", ".join(f"batch.{k}" for k in entity.key)
+    repeated_join = " and ".join(f"repeated.{k} = batch.{k}" for k in entity.key)
+    key_join = " and ".join(f"copies.{k} = dated.{k}" for k in entity.key)
+    key_join += (
+        f" and copies._content = hash({', '.join('dated.' + c.name for c in entity.columns)})"
+    )
+    sql = f"""{_with(_batch_cte(), *_lookups(entity), _dated(entity, "batch"))},
+repeated as (
+    select _delivery_file, {keys}
+    from batch
+    group by all
+    having count(*) > 1
+),
+copies as (
+    select batch._delivery_file, {batch_keys}, {content} as _content
+    from batch
+    join repeated on repeated._delivery_file = batch._delivery_file and {repeated_join}
+    group by all
+    having count(*) > 1
+),
+duplicated as (
+    select dated.*
+    from dated
+    join copies on copies._delivery_file = dated._delivery_file and {key_join}
+),
+flagged as (
+    select files.delivery_file
+    from ingest.delivery_files as files
+    join (select _delivery_file, count(*) as n from duplicated group by 1) as counted
+        on counted._delivery_file = files.delivery_file
+    where files.system = {_lit(entity.system)} and files.entity = {_lit(entity.name)}
+      and counted.n > {_num(max_share)} * files.rows_loaded
+      and counted.n >= {min_records}
+),
+duplicate_days as (
+    select _delivery_file, {_key_text(entity)} as _key, {_days_of(entity, tf)} as day,
+           {_home(tf)} as _home
+    from duplicated
+    where _delivery_file in (select delivery_file from flagged)
+)
+select day, count(*) filter (where day = _home) as records,
+       min(_delivery_file || ': ' || _key) as example
+from duplicate_days
+group by day
+order by day"""
+    return Rule(
+        suite=entity.qualified_name,
+        table=f"raw_{entity.system}.{entity.name}",
+        name="duplicate_keys",
+        kind="duplicate_keys",
+        severity=cfg["severity"],
+        description=(
+            f"Within one {entity.qualified_name} delivery, no row repeats another one "
+            f"(same {keys} and the same values): at most {max_share:.0%} of a delivery's "
+            "rows do."
+        ),
+        summary=(
+            f"{{records}} {entity.qualified_name} rows repeat a record within their "
+            "delivery (e.g. {example})"
+        ),
+        sql=sql,
+        reads=("ingest.delivery_files",),
+    )
+
+
+def _monthly_share_rule(
+    entity: Entity,
+    cfg: dict,
+    tf: TimeFrame,
+    *,
+    name: str,
+    kind: str,
+    condition: str,
+    joins: str = "",
+    ctes: tuple[str, ...] = (),
+    description: str,
+    noun: str,
+    reads: tuple[str, ...] = (),
+) -> Rule:
+    """A rule on single records, judged per calendar month of their anchor dates."""
+    max_share, min_records = float(cfg["max_share"]), int(cfg["min_records"])
+    as_of = _d(tf.as_of)
+    sql = f"""{
+        _with(
+            _batch_cte(),
+            _current_rows(entity),
+            *_lookups(entity),
+            _dated(entity, "current_rows"),
+            *ctes,
+        )
+    },
+checked as (
+    select {", ".join("r." + c for c in (*_date_columns(entity), *entity.key))},
+           coalesce(({condition}), false) as _offends
+    from dated as r{joins}
+    where r._anchor is null or r._anchor <= {as_of}
+),
+months as (
+    select date_trunc('month', coalesce(_anchor, {as_of})) as _month,
+           count(*) as _records,
+           count(*) filter (where _offends) as _offending
+    from checked
+    group by 1
+),
+flagged as (
+    select _month from months
+    where _offending > {_num(max_share)} * _records and _offending >= {min_records}
+),
+offending_days as (
+    select {_key_text(entity)} as _key, {_days_of(entity, tf)} as day, {_home(tf)} as _home
+    from checked
+    where _offends
+      and date_trunc('month', coalesce(_anchor, {as_of})) in (select _month from flagged)
+)
+select day, count(*) filter (where day = _home) as records, min(_key) as example
+from offending_days
+group by day
+order by day"""
+    share = "none" if max_share == 0 else f"at most {max_share:.1%}"
+    return Rule(
+        suite=entity.qualified_name,
+        table=f"raw_{entity.system}.{entity.name}",
+        name=name,
+        kind=kind,
+        severity=cfg["severity"],
+        description=(
+            f"{description} In any calendar month, {share} of the month's "
+            f"{entity.qualified_name} records are {noun}; one unexpected row per day "
+            "with such records."
+        ),
+        summary=f"{{records}} {noun} on {{days}} (e.g. {{example}})",
+        sql=sql,
+        reads=reads,
+    )
+
+
+# (entity, foreign key, parent entity, parent key, what an orphan is)
+_FOREIGN_KEYS = (
+    ("sales.orders", "account_id", "crm.accounts", "account_id", "orders of unknown accounts"),
+    (
+        "crm.opportunities",
+        "account_id",
+        "crm.accounts",
+        "account_id",
+        "opportunities of unknown accounts",
+    ),
+    (
+        "sales.order_lines",
+        "product_id",
+        "sales.products",
+        "product_id",
+        "order lines of unknown products",
+    ),
+    (
+        "ops.incidents",
+        "service_id",
+        "ops.services",
+        "service_id",
+        "incidents of services outside the catalog",
+    ),
+    ("ops.shipments", "order_id", "sales.orders", "order_id", "shipments of unknown orders"),
+    (
+        "ops.attendance",
+        "employee_id",
+        "ops.employees",
+        "employee_id",
+        "attendance rows of unknown employees",
+    ),
+)
+# Entities whose amounts are converted to US dollars: (entity, what an orphan is).
+_CURRENCIES = (
+    ("sales.orders", "orders in a currency without any fx rate"),
+    ("crm.marketing_spend", "marketing spend rows in a currency without any fx rate"),
+)
+
+
+def _raw(qualified: str) -> str:
+    system, name = qualified.split(".")
+    return f"raw_{system}.{name}"
+
+
+def _orphan_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[Rule]:
+    rules = []
+    cfg = config.entity_rule("orphan_keys", entity.qualified_name)
+    for child, fk, parent, pk, noun in _FOREIGN_KEYS:
+        if child != entity.qualified_name or cfg is None:
+            continue
+        rules.append(
+            _monthly_share_rule(
+                entity,
+                cfg,
+                tf,
+                name=f"orphan_{fk}",
+                kind="orphan_keys",
+                condition=f"r.{fk} is not null and _parent._ref is null",
+                joins=(
+                    f"\n    left join (select distinct {pk} as _ref from {_raw(parent)}) "
+                    f"as _parent on _parent._ref = r.{fk}"
+                ),
+                description=f"Every {fk} of {entity.qualified_name} is a {pk} of {parent}.",
+                noun=noun,
+                reads=(_raw(parent),),
+            )
+        )
+    cfg = config.entity_rule("currency_without_fx_rate", entity.qualified_name)
+    for child, noun in _CURRENCIES:
+        if child != entity.qualified_name or cfg is None:
+            continue
+        rules.append(
+            _monthly_share_rule(
+                entity,
+                cfg,
+                tf,
+                name="currency_without_fx_rate",
+                kind="currency_without_fx_rate",
+                condition="r.currency <> 'USD' and _fx._ref is null",
+                joins=(
+                    "\n    left join (select distinct currency as _ref from raw_sales.fx_rates)"
+                    " as _fx on _fx._ref = r.currency"
+                ),
+                description=(
+                    f"Every currency of {entity.qualified_name} other than USD has an fx "
+                    "rate (records without one are left out of the KPIs that need the "
+                    "amount)."
+                ),
+                noun=noun,
+                reads=("raw_sales.fx_rates",),
+            )
+        )
+    return rules
+
+
+def _order_line_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[Rule]:
+    if entity.qualified_name != "sales.order_lines":
+        return []
+    rules = []
+    cfg = config.entity_rule("discount_exceeds_line_amount", entity.qualified_name)
+    if cfg is not None:
+        rules.append(
+            _monthly_share_rule(
+                entity,
+                cfg,
+                tf,
+                name="discount_exceeds_line_amount",
+                kind="discount_exceeds_line_amount",
+                condition="coalesce(r.discount_amount, 0) > r.quantity * r.unit_price",
+                description="An order line's discount is at most its amount (quantity x price).",
+                noun="order lines with a discount larger than the line amount",
+                reads=("raw_sales.orders",),
+            )
+        )
+    cfg = config.entity_rule("price_outlier", entity.qualified_name)
+    if cfg is not None:
+        factor = float(cfg["factor"])
+        min_history = int(cfg.get("min_history", 10))
+        rules.append(
+            _monthly_share_rule(
+                entity,
+                cfg,
+                tf,
+                name="price_outlier",
+                kind="price_outlier",
+                # A line of an unknown order has no currency to compare its price in, one
+                # of an unknown product no history (orphan_product_id reports those).
+                ctes=(
+                    "_price as (\n    select product_id, _currency, median(unit_price) as _median"
+                    "\n    from dated\n    where _currency is not null"
+                    "\n      and product_id in (select product_id from raw_sales.products)"
+                    f"\n    group by all\n    having count(*) >= {min_history}\n)",
+                ),
+                joins=(
+                    "\n    left join _price on _price.product_id = r.product_id"
+                    " and _price._currency = r._currency"
+                ),
+                condition=(
+                    f"_price._median > 0 and (r.unit_price > {_num(factor)} * _price._median "
+                    f"or r.unit_price < _price._median / {_num(factor)})"
+                ),
+                description=(
+                    f"An order line's unit price is within {factor:g} times of the median "
+                    "price of the same catalog product in the same currency (judged where "
+                    f"that product has at least {min_history} lines in the currency)."
+                ),
+                noun=f"order lines priced more than {factor:g} times off their product's median",
+                reads=("raw_sales.orders", "raw_sales.products"),
+            )
+        )
+    return rules
+
+
+def entity_rules(config: QualityConfig, tf: TimeFrame) -> list[Rule]:
+    """Every entity rule the configuration turns on, suite by suite."""
+    rules: list[Rule] = []
+    for entity in ENTITIES:
+        name = entity.qualified_name
+        cfg = config.entity_rule("freshness", name)
+        if cfg and name in _FRESHNESS_ENTITIES:
+            rules.append(_freshness(entity, cfg, tf))
+        cfg = config.entity_rule("volume", name)
+        if cfg and name in _VOLUME_ENTITIES:
+            rules.append(_volume(entity, cfg, tf))
+        cfg = config.entity_rule("quarantined_share", name)
+        if cfg:
+            rules.append(_quarantined_share(entity, cfg, tf))
+        cfg = config.entity_rule("duplicate_keys", name)
+        if cfg:
+            rules.append(_duplicate_keys(entity, cfg, tf))
+        rules += _orphan_rules(entity, config, tf)
+        rules += _order_line_rules(entity, config, tf)
+    return rules
+
+
+# --- KPI-output rules ---------------------------------------------------------------------
+
+
+def _kpi_rule(kind: str, cfg: dict, *, description: str, summary: str, sql: str, reads) -> Rule:
+    return Rule(
+        suite=KPI_VALUES_SUITE,
+        table=KPI_VALUES_TABLE,
+        name=kind,
+        kind=kind,
+        severity=cfg["severity"],
+        description=description,
+        summary=summary,
+        sql=sql,
+        marks=MARKS_KPI_PERIODS,
+        reads=reads,
+    )
+
+
+def _bounds_rule(kind: str, unit: str, cfg: dict) -> Rule:
+    lo, hi = float(cfg["min"]), float(cfg["max"])
+    per_kpi = cfg.get("kpis") or {}
+    lo_sql, hi_sql = _num(lo), _num(hi)
+    if per_kpi:
+        lo_sql = (
+            "case v.kpi_id "
+            + " ".join(f"when {_lit(k)} then {_num(b.get('min', lo))}" for k, b in per_kpi.items())
+            + f" else {_num(lo)} end"
+        )
+        hi_sql = (
+            "case v.kpi_id "
+            + " ".join(f"when {_lit(k)} then {_num(b.get('max', hi))}" for k, b in per_kpi.items())
+            + f" else {_num(hi)} end"
+        )
+    sql = f"""{_with(_batch_cte())},
+definitions as (select kpi_id, unit from kpi.kpi_definitions where is_current)
+select v.kpi_id, v.grain, v.period_start, count(*) as records,
+       v.kpi_id || ' ' || v.grain || ' ' || v.period_start || ' '
+           || min(v.dimension || '=' || v.dimension_value || ': ' || cast(v.value as varchar))
+           as example
+from batch as v
+join definitions on definitions.kpi_id = v.kpi_id
+where definitions.unit = {_lit(unit)} and (v.value < {lo_sql} or v.value > {hi_sql})
+group by v.kpi_id, v.grain, v.period_start
+order by 1, 2, 3"""
+    return _kpi_rule(
+        kind,
+        cfg,
+        description=(
+            f"Every KPI value of unit '{unit}' lies within [{lo:g}, {hi:g}]"
+            + (f" (own bounds for {', '.join(per_kpi)})" if per_kpi else "")
+            + "; one unexpected row per KPI period with a value outside."
+        ),
+        summary=f"{{records}} KPI values of unit {unit} out of bounds in {{periods}} "
+        f"(e.g. {{example}})",
+        sql=sql,
+        reads=("kpi.kpi_definitions",),
+    )
+
+
+def kpi_rules(config: QualityConfig) -> list[Rule]:
+    """Every KPI-output rule the configuration turns on."""
+    rules: list[Rule] = []
+    cfg = config.kpi_rule("rate_within_bounds")
+    if cfg:
+        rules.append(_bounds_rule("rate_within_bounds", "ratio", cfg))
+    cfg = config.kpi_rule("score_within_bounds")
+    if cfg:
+        rules.append(_bounds_rule("score_within_bounds", "score", cfg))
+    cfg = config.kpi_rule("calendar_complete")
+    if cfg:
+        rules.append(
+            _kpi_rule(
+                "calendar_complete",
+                cfg,
+                description=(
+                    "Every current KPI has its dimension 'all' row in every period of every "
+                    "grain of the calendar; one unexpected row per missing period."
+                ),
+                summary="{periods} have no dimension 'all' row (e.g. {example})",
+                sql=f"""{_with(_batch_cte())},
+definitions as (select kpi_id from kpi.kpi_definitions where is_current),
+present as (select distinct kpi_id, grain, period_start from batch where dimension = 'all')
+select definitions.kpi_id, calendar.grain, calendar.period_start, 1 as records,
+       definitions.kpi_id || ' ' || calendar.grain || ' ' || calendar.period_start as example
+from definitions
+cross join marts.dim_calendar as calendar
+left join present
+    on present.kpi_id = definitions.kpi_id
+    and present.grain = calendar.grain
+    and present.period_start = calendar.period_start
+where present.kpi_id is null
+order by 1, 2, 3""",
+                reads=("kpi.kpi_definitions", "marts.dim_calendar"),
+            )
+        )
+    cfg = config.kpi_rule("value_present")
+    if cfg:
+        rules.append(
+            _kpi_rule(
+                "value_present",
+                cfg,
+                description=(
+                    "A KPI value is present wherever its denominator is positive; one "
+                    "unexpected row per KPI period with a null value."
+                ),
+                summary="{records} KPI values are null although their denominator is "
+                "positive, in {periods} (e.g. {example})",
+                sql=f"""{_with(_batch_cte())}
+select kpi_id, grain, period_start, count(*) as records,
+       kpi_id || ' ' || grain || ' ' || period_start || ' '
+           || min(dimension || '=' || dimension_value) as example
+from batch
+where value is null and denominator > 0
+group by kpi_id, grain, period_start
+order by 1, 2, 3""",
+                reads=(),
+            )
+        )
+    cfg = config.kpi_rule("target_present")
+    if cfg:
+        rules.append(
+            _kpi_rule(
+                "target_present",
+                cfg,
+                description=(
+                    "Revenue has a target in every month, quarter and year (and region) "
+                    "that the sales plan covers, and every service slice of "
+                    "service_availability its catalog target; one unexpected row per KPI "
+                    "period without one."
+                ),
+                summary="{records} KPI values lack the target their plan sets, in "
+                "{periods} (e.g. {example})",
+                sql=f"""{_with(_batch_cte())},
+plan as (select target_month, region from staging.stg_sales__sales_targets),
+calendar as (select * from marts.dim_calendar where grain in ('month', 'quarter', 'year')),
+expected as (
+    select distinct 'revenue' as kpi_id, calendar.grain, calendar.period_start,
+           'all' as dimension, 'all' as dimension_value
+    from calendar
+    join plan on plan.target_month >= calendar.period_start
+        and plan.target_month < calendar.period_end
+    union
+    select distinct 'revenue', calendar.grain, calendar.period_start, 'region', plan.region
+    from calendar
+    join plan on plan.target_month >= calendar.period_start
+        and plan.target_month < calendar.period_end
+    union
+    select distinct 'service_availability', calendar.grain, calendar.period_start,
+           'service', services.service_id
+    from marts.dim_calendar as calendar
+    cross join staging.stg_ops__services as services
+)
+select expected.kpi_id, expected.grain, expected.period_start, count(*) as records,
+       expected.kpi_id || ' ' || expected.grain || ' ' || expected.period_start || ' '
+           || min(expected.dimension || '=' || expected.dimension_value) as example
+from expected
+join batch as v
+    on v.kpi_id = expected.kpi_id
+    and v.grain = expected.grain
+    and v.period_start = expected.period_start
+    and v.dimension = expected.dimension
+    and v.dimension_value = expected.dimension_value
+where v.target is null
+group by expected.kpi_id, expected.grain, expected.period_start
+order by 1, 2, 3""",
+                reads=(
+                    "staging.stg_sales__sales_targets",
+                    "staging.stg_ops__services",
+                    "marts.dim_calendar",
+                ),
+            )
+        )
+    return rules
+
+
+def time_frame(con, as_of: str | None = None) -> TimeFrame:
+    """The as-of date (the run's, or the latest anchor date) and the first anchor date.
+
+    ``con`` is a DuckDB connection to the warehouse; the raw tables stand in for the
+    staging models, which dbt has not built yet when the entity suites run.
+    """
+    anchors = " union all ".join(
+        f"select cast({_DATES[name][0]} as date) as day from {_raw(name)}"
+        for name in _VOLUME_ENTITIES
+    )
+    limit = f"where day <= {_d(date.fromisoformat(as_of))}" if as_of else ""
+    latest, first = con.execute(
+        f"select max(day), min(day) from ({anchors}) as anchors {limit}"
+    ).fetchone()
+    as_of_day = date.fromisoformat(as_of) if as_of else (latest or date.today())
+    return TimeFrame(as_of=as_of_day, first_day=first or as_of_day)
