@@ -1,11 +1,234 @@
-"""The monthly scorecard as Dagster assets, partitioned by month."""
+"""The monthly scorecard as Dagster assets, partitioned by month.
+
+Each partition renders one month from the published copy (what BI tools see) into the
+archive: the company scorecard, one scorecard per KPI owner, and, when SMTP is
+configured, the email. Backfilling past months is selecting partitions in the UI. The
+schedule that runs the job after each month close lives with the other schedules
+(orchestration/operations/schedules.py): one schedule per job, so no month is mailed twice.
+"""
+
+import json
+from pathlib import Path
 
 import dagster as dg
 
+from orchestration.keys import OWNER_DATA_ENGINEERING, PUBLISHED_KPI_KEY
+from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
 
 REPORTS_GROUP = "reports"
+SCORECARD_JOB = "monthly_scorecard"
+
+SCORECARD_KEY = dg.AssetKey(["reports", "monthly_scorecard"])
+OWNER_SCORECARDS_KEY = dg.AssetKey(["reports", "owner_scorecards"])
+SCORECARD_EMAIL_KEY = dg.AssetKey(["reports", "scorecard_email"])
+
+# A fixed start, so partition keys never move; months without data fail with a clear
+# message instead of producing an empty scorecard.
+MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
+OWNERS = [OWNER_DATA_ENGINEERING, "team:finance"]
+BACKFILL_TAG = "dagster/backfill"
+
+
+class ScorecardResource(dg.ConfigurableResource):
+    """Where scorecards are archived and where owner commentary is read from."""
+
+    archive_dir: str
+    commentary_dir: str | None = None
+    # Only for a deliberate preview: the schedule must never mail a half month.
+    allow_incomplete: bool = False
+
+    @property
+    def archive(self) -> Path:
+        return Path(self.archive_dir)
+
+    @property
+    def commentary(self) -> Path | None:
+        return Path(self.commentary_dir) if self.commentary_dir else None
+
+
+def _month(context: dg.AssetExecutionContext) -> str:
+    return context.partition_key[:7]
+
+
+def _load(context, warehouse: WarehouseResource, scorecard: ScorecardResource, owner=None):
+    from reports.scorecard import ScorecardError, load_scorecard
+
+    month = _month(context)
+    try:
+        model = load_scorecard(
+            Path(warehouse.published_path),
+            month,
+            owner=owner,
+            commentary_dir=scorecard.commentary,
+        )
+    except (ScorecardError, ValueError) as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    if not model.is_complete and not scorecard.allow_incomplete:
+        raise dg.Failure(
+            description=(
+                f"{month} is not complete in the published copy (data as of "
+                f"{model.as_of.isoformat()}); materialize it after the pipeline has loaded "
+                "the month's last day."
+            )
+        )
+    return model
+
+
+def _render(context, model, scorecard: ScorecardResource):
+    from reports.archive import archive_scorecard
+    from reports.scorecard import render_pdf
+
+    result = render_pdf(model, run_id=context.run_id)
+    if result.refused_urls:
+        context.log.warning(f"the renderer refused {len(result.refused_urls)} URL(s)")
+    return archive_scorecard(model, result, scorecard.archive, context.run_id), result
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions()
+    from reports.archive import archive_dir
+    from reports.commentary import commentary_dir
+
+    @dg.asset(
+        key=SCORECARD_KEY,
+        deps=[PUBLISHED_KPI_KEY],
+        partitions_def=MONTHLY,
+        group_name=REPORTS_GROUP,
+        owners=OWNERS,
+        kinds={"pdf"},
+        description=(
+            "The monthly executive scorecard PDF, rendered from the published KPI copy "
+            "and archived as <archive>/<YYYY-MM>/scorecard-<YYYY-MM>.pdf with a manifest."
+        ),
+    )
+    def monthly_scorecard(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        scorecard: ScorecardResource,
+    ) -> dg.MaterializeResult:
+        model = _load(context, warehouse, scorecard)
+        archived, result = _render(context, model, scorecard)
+        context.log.info(f"scorecard: {archived.path}")
+        counts = model.status_counts
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(archived.path)),
+                "sha256": archived.sha256,
+                "pages": result.pages,
+                "as_of": model.as_of.isoformat(),
+                "render_seconds": round(result.seconds, 2),
+                "on_track": counts["green"],
+                "at_risk": counts["amber"],
+                "off_track": counts["red"],
+                "commentary_missing": dg.MetadataValue.json(
+                    [k.kpi_id for k in model.missing_commentary]
+                ),
+                "definition_versions": dg.MetadataValue.json(model.definition_versions),
+                "numbers_sha256": model.numbers_fingerprint(),
+                "manifest": dg.MetadataValue.path(str(archived.manifest_path)),
+            }
+        )
+
+    @dg.asset(
+        key=OWNER_SCORECARDS_KEY,
+        deps=[PUBLISHED_KPI_KEY],
+        partitions_def=MONTHLY,
+        group_name=REPORTS_GROUP,
+        owners=OWNERS,
+        kinds={"pdf"},
+        description="The same scorecard filtered to each KPI owner's KPIs, one PDF per owner.",
+    )
+    def owner_scorecards(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        scorecard: ScorecardResource,
+    ) -> dg.MaterializeResult:
+        company = _load(context, warehouse, scorecard)
+        files = {}
+        for owner in sorted({k.owner for k in company.kpis}):
+            model = _load(context, warehouse, scorecard, owner=owner)
+            archived, _ = _render(context, model, scorecard)
+            files[owner] = {"path": str(archived.path), "sha256": archived.sha256}
+        return dg.MaterializeResult(
+            metadata={
+                "owners": len(files),
+                "files": dg.MetadataValue.json(files),
+            }
+        )
+
+    @dg.asset(
+        key=SCORECARD_EMAIL_KEY,
+        deps=[SCORECARD_KEY],
+        partitions_def=MONTHLY,
+        group_name=REPORTS_GROUP,
+        owners=OWNERS,
+        kinds={"email"},
+        description=(
+            "Emails the month's scorecard with a short summary when KPI_SMTP_HOST is set; "
+            "otherwise records that nothing was sent."
+        ),
+    )
+    def scorecard_email(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        scorecard: ScorecardResource,
+    ) -> dg.MaterializeResult:
+        from reports.archive import scorecard_filename
+        from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
+
+        try:
+            smtp = SmtpSettings.from_env()
+        except DeliveryError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        if smtp is None:
+            context.log.warning("KPI_SMTP_HOST is not set: the scorecard was not emailed")
+            return dg.MaterializeResult(metadata={"sent": False, "reason": "SMTP not configured"})
+        # Backfilling two years of scorecards must not send two years of mail; a single
+        # month materialized on purpose (or by the schedule) is sent.
+        if BACKFILL_TAG in context.run.tags:
+            context.log.info("part of a backfill: the scorecard was archived, not emailed")
+            return dg.MaterializeResult(metadata={"sent": False, "reason": "backfill"})
+        model = _load(context, warehouse, scorecard)
+        month_dir = scorecard.archive / model.month_key
+        name = scorecard_filename(model.month_key)
+        manifest = json.loads((month_dir / "manifest.json").read_text(encoding="utf-8"))
+        entry = manifest["files"][name]
+        # The mail's summary is computed now; it must describe the attached PDF.
+        if entry["numbers_sha256"] != model.numbers_fingerprint():
+            raise dg.Failure(
+                description=(
+                    "The published KPIs changed since the scorecard was rendered; "
+                    "materialize reports/monthly_scorecard again before emailing."
+                )
+            )
+        try:
+            send_scorecard(model, month_dir / name, entry["sha256"], entry["pages"], smtp)
+        except DeliveryError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        return dg.MaterializeResult(
+            metadata={
+                "sent": True,
+                "recipients": len(smtp.recipients),
+                "smtp_host": smtp.host,
+                "sha256": entry["sha256"],
+            }
+        )
+
+    job = dg.define_asset_job(
+        SCORECARD_JOB,
+        selection=dg.AssetSelection.groups(REPORTS_GROUP),
+        partitions_def=MONTHLY,
+        # Rendering is light and reads a read-only copy: one process, no start-up cost.
+        executor_def=dg.in_process_executor,
+        description="Render, archive and email one month's scorecards.",
+    )
+    return dg.Definitions(
+        assets=[monthly_scorecard, owner_scorecards, scorecard_email],
+        jobs=[job],
+        resources={
+            "scorecard": ScorecardResource(
+                archive_dir=str(archive_dir()),
+                commentary_dir=str(commentary_dir()),
+            )
+        },
+    )

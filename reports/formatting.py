@@ -1,0 +1,97 @@
+"""How the scorecard prints numbers: one function per kind of number, used by the
+templates, the email summary and the tests that read the PDF back.
+
+A KPI is printed with just enough digits to tell its amber band apart from its target:
+an availability target of 99.7% with a 0.2% band needs two decimals, a win rate of 30%
+with a 10% band needs one. So a status change is always visible in the digits.
+"""
+
+from __future__ import annotations
+
+import math
+
+MINUS = "\u2212"  # a typographic minus: the same width as "+", never read as a hyphen
+
+UNIT_SUFFIX = {"hours": " h", "days": " days", "score": "", "count": "", "ratio": "%", "usd": ""}
+
+
+def _is_missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def decimals_for(unit: str, target: float | None, tolerance: float | None) -> int:
+    """Digits after the point for a KPI's values, from the width of its amber band."""
+    if unit == "count":
+        return 0
+    scale = 100.0 if unit == "ratio" else 1.0
+    if _is_missing(target) or _is_missing(tolerance) or not target or not tolerance:
+        return {"ratio": 1, "usd": 0, "hours": 1, "days": 2, "score": 2}.get(unit, 2)
+    band = abs(target) * tolerance * scale
+    digits = max(0, math.ceil(-math.log10(band)) + 1)
+    if unit == "usd":
+        # Money is whole dollars or cents, never tenths.
+        return 0 if digits == 0 else 2
+    return min(max(digits, 1), 3)
+
+
+def _grouped(number: float, decimals: int) -> str:
+    text = f"{abs(number):,.{decimals}f}"
+    return text
+
+
+def _sign(number: float, decimals: int, signed: bool) -> str:
+    if round(abs(number), decimals) == 0:
+        return ""
+    if number < 0:
+        return MINUS
+    return "+" if signed else ""
+
+
+def format_value(value: float | None, unit: str, decimals: int) -> str:
+    """A value or target in its unit: $3,350,530 · 95.4% · 5.5 h · 2.81 days · 4.09 · 22."""
+    if _is_missing(value):
+        return "—"
+    shown = value * 100.0 if unit == "ratio" else value
+    sign = _sign(shown, decimals, signed=False)
+    body = _grouped(shown, decimals)
+    if unit == "usd":
+        return f"{sign}${body}"
+    return f"{sign}{body}{UNIT_SUFFIX.get(unit, '')}"
+
+
+def format_difference(delta: float | None, unit: str, decimals: int) -> str:
+    """A signed difference in the KPI's unit; ratios in percentage points."""
+    if _is_missing(delta):
+        return "—"
+    shown = delta * 100.0 if unit == "ratio" else delta
+    sign = _sign(shown, decimals, signed=True)
+    body = _grouped(shown, decimals)
+    if unit == "usd":
+        return f"{sign}${body}"
+    if unit == "ratio":
+        return f"{sign}{body} pp"
+    return f"{sign}{body}{UNIT_SUFFIX.get(unit, '')}"
+
+
+def format_change(current: float | None, earlier: float | None, unit: str, decimals: int) -> str:
+    """Change against an earlier period: percentage points for ratios, else percent."""
+    if _is_missing(current) or _is_missing(earlier):
+        return "n/a"
+    if unit == "ratio":
+        return format_difference(current - earlier, unit, decimals)
+    if earlier == 0:
+        return "n/a"
+    relative = (current - earlier) / abs(earlier) * 100.0
+    sign = _sign(relative, 1, signed=True)
+    return f"{sign}{abs(relative):,.1f}%"
+
+
+def change_value(current: float | None, earlier: float | None, unit: str) -> float | None:
+    """The number ``format_change`` prints, unrounded (for ranking and arrows)."""
+    if _is_missing(current) or _is_missing(earlier):
+        return None
+    if unit == "ratio":
+        return current - earlier
+    if earlier == 0:
+        return None
+    return (current - earlier) / abs(earlier)

@@ -1,0 +1,772 @@
+"""The monthly scorecard: read the published KPI copy into a view model, render it.
+
+``load_scorecard`` reads the published, read-only copy (what BI tools see), so every
+number in the PDF is a number of ``kpi.kpi_values``; ``render_pdf`` turns the model into
+a PDF through the jinja2 templates in ``templates/`` and WeasyPrint, with a URL fetcher
+that serves only the bundled assets and the charts made for this render.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from reports import charts
+from reports.commentary import Commentary, load_commentary
+from reports.formatting import (
+    MINUS,
+    change_value,
+    decimals_for,
+    format_change,
+    format_difference,
+    format_value,
+)
+
+PERSPECTIVES = {
+    "financial": ("Financial", "How do we look to our shareholders?"),
+    "customer": ("Customer", "How do customers see us?"),
+    "internal_process": ("Internal process", "What must we excel at?"),
+    "learning_growth": ("Learning and growth", "Can we keep improving and creating value?"),
+}
+
+# The catalog's order: the order people are used to reading the KPIs in.
+CATALOG_ORDER = [
+    "revenue",
+    "average_order_value",
+    "gross_margin_rate",
+    "cost_per_lead",
+    "customer_retention_rate",
+    "csat_score",
+    "on_time_delivery_rate",
+    "first_response_time_hours",
+    "sla_compliance_rate",
+    "lead_conversion_rate",
+    "win_rate",
+    "ticket_backlog",
+    "order_completion_time_days",
+    "defect_rate",
+    "service_availability",
+    "attendance_rate",
+]
+
+STATUS_LABELS = {
+    "green": ("On track", "\u2714"),
+    "amber": ("At risk", "\u25c6"),
+    "red": ("Off track", "\u2716"),
+    "no_target": ("No target", "\u2013"),
+    "no_data": ("No data", "\u2013"),
+}
+STATUS_RANK = {"green": 0, "amber": 1, "red": 2}
+
+QUALITY_LABELS = {
+    "passed": "Passed",
+    "warned": "Warned",
+    "failed": "Failed",
+    "not_assessed": "Not assessed",
+}
+QUALITY_RANK = {"passed": 0, "not_assessed": 0, "warned": 1, "failed": 2}
+
+TREND_MONTHS = 13
+# A card shows the worst slices first and counts the rest by status, so nothing is
+# silently dropped; a perspective of few KPIs has room for more.
+SLICES_PER_CARD = 4
+SLICES_PER_LARGE_CARD = 8
+LARGE_CARDS_UP_TO = 3
+SLICE_SEVERITY = {"red": 0, "amber": 1, "green": 2, "no_target": 3, "no_data": 4}
+# Names and slice labels are data: bounded so one long entry cannot break a page grid.
+MAX_NAME_CHARS = 70
+MAX_LABEL_CHARS = 60
+
+
+class ScorecardError(Exception):
+    """The scorecard cannot be made; the message is one sentence a user can act on."""
+
+
+def _clip(text: str | None, limit: int) -> str:
+    text = "" if text is None else " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _month_start(month: str) -> date:
+    try:
+        return date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise ScorecardError(f"'{month}' is not a month of the form YYYY-MM.") from None
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Status:
+    code: str
+    label: str
+    symbol: str
+
+    @classmethod
+    def of(cls, code: str | None) -> Status:
+        code = code if code in STATUS_LABELS else "no_data"
+        label, symbol = STATUS_LABELS[code]
+        return cls(code, label, symbol)
+
+
+@dataclass
+class TrendPoint:
+    month: date
+    value: float | None
+    target: float | None
+    status: Status
+
+
+@dataclass
+class SliceRow:
+    dimension: str
+    label: str
+    value_text: str
+    target_text: str
+    status: Status
+
+
+@dataclass
+class SliceGroup:
+    """A dimension's slices, worst first; a page shows the first few and counts the rest."""
+
+    dimension: str
+    rows: list[SliceRow]
+
+    def head(self, limit: int) -> list[SliceRow]:
+        return self.rows[:limit]
+
+    def rest_text(self, limit: int) -> str:
+        rest = [r.status.code for r in self.rows[limit:]]
+        if not rest:
+            return ""
+        counts = [
+            f"{rest.count(code)} {STATUS_LABELS[code][0].lower()}"
+            for code in STATUS_LABELS
+            if code in rest
+        ]
+        return f"and {len(rest)} more: {', '.join(counts)}"
+
+
+@dataclass
+class DefinitionNote:
+    version: int
+    effective_from: date
+    formula: str
+    in_window: bool
+
+
+@dataclass
+class KpiView:
+    kpi_id: str
+    name: str
+    full_name: str
+    owner: str
+    perspective: str
+    unit: str
+    direction: str
+    description: str
+    question: str
+    formula: str
+    default_target_text: str
+    amber_tolerance: float | None
+    target_reason: str
+    target_source: str
+    review_cadence: str
+    current_version: int
+    effective_from: date | None
+    version_used: int | None
+    decimals: int
+    value: float | None
+    target: float | None
+    variance: float | None
+    previous_value: float | None
+    last_year_value: float | None
+    status: Status
+    previous_status: Status
+    value_text: str
+    target_text: str
+    variance_text: str
+    change_prev_text: str
+    change_year_text: str
+    change_prev_class: str
+    change_year_class: str
+    trend: list[TrendPoint]
+    slices: list[SliceGroup]
+    quality_state: str
+    quality_details: str
+    comment: str | None
+    red_streak: int
+    definition_notes: list[DefinitionNote] = field(default_factory=list)
+    sparkline: str = ""
+    trend_chart: str = ""
+    large: bool = False
+
+    @property
+    def slice_limit(self) -> int:
+        return SLICES_PER_LARGE_CARD if self.large else SLICES_PER_CARD
+
+    @property
+    def quality_label(self) -> str:
+        return QUALITY_LABELS.get(self.quality_state, self.quality_state)
+
+    @property
+    def provisional(self) -> bool:
+        return self.quality_state in ("warned", "failed")
+
+    @property
+    def commentary_missing(self) -> bool:
+        return self.status.code == "red" and not self.comment
+
+    @property
+    def direction_text(self) -> str:
+        return "higher is better" if self.direction == "higher_is_better" else "lower is better"
+
+
+@dataclass
+class Mover:
+    kpi: KpiView
+    before_text: str
+    after_text: str
+    change_text: str
+    status_change: str
+    score: float
+
+
+@dataclass
+class PerspectiveView:
+    key: str
+    title: str
+    question: str
+    kpis: list[KpiView]
+
+
+@dataclass
+class Scorecard:
+    month: date
+    month_label: str
+    as_of: date
+    is_complete: bool
+    generated_at: datetime
+    owner: str | None
+    source: Path
+    kpis: list[KpiView]
+    perspectives: list[PerspectiveView]
+    deteriorations: list[Mover]
+    improvements: list[Mover]
+    red_streaks: list[KpiView]
+    quality_available: bool
+    commentary: Commentary
+    run_id: str = ""
+    assets: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)
+
+    trend_months = TREND_MONTHS
+
+    @property
+    def month_key(self) -> str:
+        return self.month.strftime("%Y-%m")
+
+    @property
+    def month_end(self) -> date:
+        return _add_months(self.month, 1) - timedelta(days=1)
+
+    @property
+    def previous_month(self) -> date:
+        return _add_months(self.month, -1)
+
+    @property
+    def last_year_month(self) -> date:
+        return _add_months(self.month, -12)
+
+    @staticmethod
+    def status_of(code: str) -> Status:
+        return Status.of(code)
+
+    @staticmethod
+    def status_label(code: str) -> str:
+        return Status.of(code).label
+
+    @staticmethod
+    def perspective_title(key: str) -> str:
+        return PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))[0]
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUS_LABELS, 0)
+        for kpi in self.kpis:
+            counts[kpi.status.code] += 1
+        return counts
+
+    @property
+    def quality_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(QUALITY_LABELS, 0)
+        for kpi in self.kpis:
+            counts[kpi.quality_state] = counts.get(kpi.quality_state, 0) + 1
+        return counts
+
+    @property
+    def missing_commentary(self) -> list[KpiView]:
+        return [k for k in self.kpis if k.commentary_missing]
+
+    @property
+    def provisional_kpis(self) -> list[KpiView]:
+        return [k for k in self.kpis if k.provisional]
+
+    @property
+    def definition_versions(self) -> dict[str, int | None]:
+        return {k.kpi_id: k.version_used for k in self.kpis}
+
+    @property
+    def days_after_month(self) -> int:
+        return (self.as_of - _add_months(self.month, 1)).days + 1
+
+    def numbers_fingerprint(self) -> str:
+        """SHA-256 of every number the report prints, in a canonical form."""
+        payload = [
+            {
+                "kpi": k.kpi_id,
+                "value": k.value,
+                "target": k.target,
+                "variance": k.variance,
+                "status": k.status.code,
+                "previous": k.previous_value,
+                "last_year": k.last_year_value,
+                "version": k.version_used,
+                "quality": k.quality_state,
+                "trend": [(p.month.isoformat(), p.value, p.target, p.status.code) for p in k.trend],
+                "slices": [
+                    (
+                        g.dimension,
+                        [(r.label, r.value_text, r.target_text, r.status.code) for r in g.rows],
+                    )
+                    for g in k.slices
+                ],
+            }
+            for k in self.kpis
+        ]
+        blob = json.dumps(
+            {"month": self.month_key, "as_of": self.as_of.isoformat(), "kpis": payload},
+            sort_keys=True,
+            default=repr,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# --- loading --------------------------------------------------------------------------
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    if not Path(path).is_file():
+        raise ScorecardError(
+            f"There is no published KPI copy at {path}; run `kpi-warehouse run` first."
+        )
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ScorecardError(f"The published KPI copy {path} cannot be opened: {first}") from exc
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def latest_complete_month(published_path: Path) -> str:
+    """The last month whose KPIs are complete in the published copy (YYYY-MM)."""
+    con = _connect(published_path)
+    try:
+        row = con.execute(
+            "select max(period_start) from kpi.kpi_values "
+            "where grain = 'month' and dimension = 'all' and is_complete"
+        ).fetchone()
+    finally:
+        con.close()
+    if row is None or row[0] is None:
+        raise ScorecardError(f"The published KPI copy {published_path} has no complete month yet.")
+    return row[0].strftime("%Y-%m")
+
+
+def _sort_key(kpi_id: str) -> tuple[int, str]:
+    return (CATALOG_ORDER.index(kpi_id) if kpi_id in CATALOG_ORDER else len(CATALOG_ORDER), kpi_id)
+
+
+def _quality(con, month: date) -> tuple[bool, dict[str, tuple[str, str]]]:
+    """Per KPI, the worst quality state of the month and its details; absent table = none."""
+    if not _table_exists(con, "kpi", "kpi_quality"):
+        return False, {}
+    rows = _rows(
+        con,
+        "select kpi_id, quality_state, details from kpi.kpi_quality "
+        "where grain = 'month' and period_start = ? order by kpi_id, quality_state, details",
+        [month],
+    )
+    found: dict[str, tuple[str, list[str]]] = {}
+    for row in rows:
+        state = row["quality_state"] if row["quality_state"] in QUALITY_RANK else "warned"
+        current, details = found.get(row["kpi_id"], ("passed", []))
+        if QUALITY_RANK[state] > QUALITY_RANK[current]:
+            current = state
+        if row["details"] and state != "passed":
+            details.append(str(row["details"]))
+        found[row["kpi_id"]] = (current, details)
+    return True, {k: (s, _clip("; ".join(d), 400)) for k, (s, d) in found.items()}
+
+
+def _status_change(before: Status, after: Status) -> str:
+    if before.code == after.code:
+        return after.label
+    return f"{before.label} \u2192 {after.label}"
+
+
+def _movers(kpis: list[KpiView]) -> tuple[list[Mover], list[Mover]]:
+    worse, better = [], []
+    for kpi in kpis:
+        if kpi.value is None or kpi.previous_value is None:
+            continue
+        delta = kpi.value - kpi.previous_value
+        harm = -delta if kpi.direction == "higher_is_better" else delta
+        # One scale for all units: the move as a share of the target (else of the level).
+        scale = abs(kpi.target) if kpi.target else abs(kpi.previous_value)
+        if not scale or harm == 0:
+            continue
+        step = STATUS_RANK.get(kpi.status.code, 0) - STATUS_RANK.get(kpi.previous_status.code, 0)
+        mover = Mover(
+            kpi=kpi,
+            before_text=format_value(kpi.previous_value, kpi.unit, kpi.decimals),
+            after_text=kpi.value_text,
+            change_text=kpi.change_prev_text,
+            status_change=_status_change(kpi.previous_status, kpi.status),
+            score=harm / scale,
+        )
+        if harm > 0:
+            worse.append((-step, -mover.score, _sort_key(kpi.kpi_id), mover))
+        else:
+            better.append((step, mover.score, _sort_key(kpi.kpi_id), mover))
+    worse.sort(key=lambda t: t[:3])
+    better.sort(key=lambda t: t[:3])
+    return [t[-1] for t in worse[:5]], [t[-1] for t in better[:3]]
+
+
+def _change_class(kpi_direction: str, change: float | None, shown: str) -> str:
+    # What the reader sees decides: a change that rounds to zero is flat.
+    if change is None or change == 0 or shown[:1] not in ("+", MINUS):
+        return "flat"
+    improving = (change > 0) == (kpi_direction == "higher_is_better")
+    return "better" if improving else "worse"
+
+
+def load_scorecard(
+    published_path: Path,
+    month: str,
+    owner: str | None = None,
+    commentary_dir: Path | None = None,
+    generated_at: datetime | None = None,
+) -> Scorecard:
+    """Read one month of the published copy into the scorecard's view model."""
+    start = _month_start(month)
+    window_start = _add_months(start, -(TREND_MONTHS - 1))
+    con = _connect(Path(published_path))
+    try:
+        if not _table_exists(con, "kpi", "kpi_values") or not _table_exists(
+            con, "kpi", "kpi_definitions"
+        ):
+            raise ScorecardError(
+                f"The published copy {published_path} has no kpi.kpi_values or "
+                "kpi.kpi_definitions table."
+            )
+        definitions = _rows(
+            con, "select * from kpi.kpi_definitions order by kpi_id, definition_version"
+        )
+        history = _rows(
+            con,
+            "select kpi_id, period_start, is_complete, value, target, variance, status, "
+            "previous_value, definition_version from kpi.kpi_values "
+            "where grain = 'month' and dimension = 'all' and period_start <= ? "
+            "order by kpi_id, period_start",
+            [start],
+        )
+        slices = _rows(
+            con,
+            "select kpi_id, dimension, dimension_value, value, target, status "
+            "from kpi.kpi_values where grain = 'month' and period_start = ? "
+            "and dimension <> 'all' order by kpi_id, dimension, dimension_value",
+            [start],
+        )
+        as_of_row = con.execute(
+            "select max(period_start) from kpi.kpi_values where grain = 'day' and dimension = 'all'"
+        ).fetchone()
+        quality_available, quality = _quality(con, start)
+        span = con.execute(
+            "select min(period_start), max(period_start) from kpi.kpi_values "
+            "where grain = 'month' and dimension = 'all'"
+        ).fetchone()
+    finally:
+        con.close()
+
+    this_month = [r for r in history if r["period_start"] == start]
+    if not this_month:
+        covered = f"; it covers {span[0]:%Y-%m} to {span[1]:%Y-%m}" if span and span[0] else ""
+        raise ScorecardError(
+            f"The published copy {published_path} has no KPI values for {month}{covered}."
+        )
+    as_of = as_of_row[0] if as_of_row and as_of_row[0] else _add_months(start, 1)
+
+    current = {}
+    versions: dict[str, list[dict]] = {}
+    for d in definitions:
+        versions.setdefault(d["kpi_id"], []).append(d)
+        if d["is_current"]:
+            current[d["kpi_id"]] = d
+    for kpi_id, rows in versions.items():
+        current.setdefault(kpi_id, rows[-1])
+
+    all_ids = set(current) | {r["kpi_id"] for r in this_month}
+    commentary = load_commentary(month, all_ids, commentary_dir)
+
+    by_kpi: dict[str, dict[date, dict]] = {}
+    for r in history:
+        by_kpi.setdefault(r["kpi_id"], {})[r["period_start"]] = r
+    slices_by_kpi: dict[str, list[dict]] = {}
+    for r in slices:
+        slices_by_kpi.setdefault(r["kpi_id"], []).append(r)
+
+    window_end = _add_months(start, 1)
+    kpis: list[KpiView] = []
+    for row in sorted(this_month, key=lambda r: _sort_key(r["kpi_id"])):
+        kpi_id = row["kpi_id"]
+        d = current.get(kpi_id, {})
+        if owner is not None and (d.get("owner") or "").strip().casefold() != owner.casefold():
+            continue
+        unit = d.get("unit") or "count"
+        direction = d.get("direction") or "higher_is_better"
+        decimals = decimals_for(unit, _num(d.get("default_target")), _num(d.get("amber_tolerance")))
+        months = by_kpi.get(kpi_id, {})
+        trend = [
+            TrendPoint(
+                month=m,
+                value=_num(months[m]["value"]) if m in months else None,
+                target=_num(months[m]["target"]) if m in months else None,
+                status=Status.of(months[m]["status"] if m in months else "no_data"),
+            )
+            for m in (_add_months(window_start, i) for i in range(TREND_MONTHS))
+        ]
+        value, target = _num(row["value"]), _num(row["target"])
+        previous = _num(row["previous_value"])
+        last_year_row = months.get(_add_months(start, -12))
+        last_year = _num(last_year_row["value"]) if last_year_row else None
+        previous_row = months.get(_add_months(start, -1))
+        streak = 0
+        cursor = start
+        while cursor in months and months[cursor]["status"] == "red":
+            streak += 1
+            cursor = _add_months(cursor, -1)
+
+        groups = []
+        dims = [x.strip() for x in (d.get("dimensions") or "").split(",") if x.strip()]
+        found = sorted({s["dimension"] for s in slices_by_kpi.get(kpi_id, [])})
+        for dim in dims + [x for x in found if x not in dims]:
+            members = [s for s in slices_by_kpi.get(kpi_id, []) if s["dimension"] == dim]
+            if not members:
+                continue
+            # Worst first: by status, then furthest on the wrong side (without a
+            # target, the largest first).
+            sign = 1.0 if direction == "higher_is_better" else -1.0
+            members.sort(
+                key=lambda s: (
+                    SLICE_SEVERITY.get(s["status"], 4),
+                    s["dimension_value"] == "unknown",
+                    _num(s["value"]) is None,
+                    (sign if s["status"] in STATUS_RANK else -1.0) * (_num(s["value"]) or 0.0),
+                    str(s["dimension_value"]),
+                )
+            )
+            groups.append(
+                SliceGroup(
+                    dimension=_clip(dim, MAX_LABEL_CHARS),
+                    rows=[
+                        SliceRow(
+                            dimension=dim,
+                            label=_clip(s["dimension_value"], MAX_LABEL_CHARS),
+                            value_text=format_value(_num(s["value"]), unit, decimals),
+                            target_text=format_value(_num(s["target"]), unit, decimals),
+                            status=Status.of(s["status"]),
+                        )
+                        for s in members
+                    ],
+                )
+            )
+
+        notes = [
+            DefinitionNote(
+                version=v["definition_version"],
+                effective_from=v["effective_from"],
+                formula=v["formula"] or "",
+                in_window=v["effective_from"] is not None
+                and window_start <= v["effective_from"] < window_end,
+            )
+            for v in versions.get(kpi_id, [])
+            if v["definition_version"] and v["definition_version"] > 1
+        ]
+        change_prev = change_value(value, previous, unit)
+        change_year = change_value(value, last_year, unit)
+        change_prev_text = format_change(value, previous, unit, decimals)
+        change_year_text = format_change(value, last_year, unit, decimals)
+        state, details = quality.get(kpi_id, ("not_assessed", ""))
+        kpis.append(
+            KpiView(
+                kpi_id=kpi_id,
+                name=_clip(d.get("name") or kpi_id, MAX_NAME_CHARS),
+                full_name=_clip(d.get("name") or kpi_id, 400),
+                owner=_clip(d.get("owner") or "unassigned", MAX_NAME_CHARS),
+                perspective=d.get("perspective") or "other",
+                unit=unit,
+                direction=direction,
+                description=_clip(d.get("description"), 400),
+                question=_clip(d.get("question"), 200),
+                formula=_clip(d.get("formula"), 900),
+                default_target_text=format_value(_num(d.get("default_target")), unit, decimals),
+                amber_tolerance=_num(d.get("amber_tolerance")),
+                target_reason=_clip(d.get("target_reason"), 500),
+                target_source=_clip(d.get("target_source"), 60),
+                review_cadence=_clip(d.get("review_cadence"), 30),
+                current_version=d.get("definition_version") or 0,
+                effective_from=d.get("effective_from"),
+                version_used=row["definition_version"],
+                decimals=decimals,
+                value=value,
+                target=target,
+                variance=_num(row["variance"]),
+                previous_value=previous,
+                last_year_value=last_year,
+                status=Status.of(row["status"]),
+                previous_status=Status.of(previous_row["status"] if previous_row else None),
+                value_text=format_value(value, unit, decimals),
+                target_text=format_value(target, unit, decimals),
+                variance_text=format_difference(_num(row["variance"]), unit, decimals),
+                change_prev_text=change_prev_text,
+                change_year_text=change_year_text,
+                change_prev_class=_change_class(direction, change_prev, change_prev_text),
+                change_year_class=_change_class(direction, change_year, change_year_text),
+                trend=trend,
+                slices=groups,
+                quality_state=state,
+                quality_details=details,
+                comment=commentary.comments.get(kpi_id),
+                red_streak=streak,
+                definition_notes=notes,
+            )
+        )
+    if owner is not None and kpis:
+        # The owner as the definitions spell it, whatever case was asked for.
+        owner = current.get(kpis[0].kpi_id, {}).get("owner") or owner
+    if owner is not None and not kpis:
+        owners = sorted({(d.get("owner") or "").strip() for d in current.values()} - {""})
+        raise ScorecardError(f"No KPI is owned by '{owner}'; owners are: {', '.join(owners)}.")
+
+    perspectives = []
+    for key in list(PERSPECTIVES) + sorted({k.perspective for k in kpis} - set(PERSPECTIVES)):
+        members = [k for k in kpis if k.perspective == key]
+        if members:
+            title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
+            for kpi in members:
+                kpi.large = len(members) <= LARGE_CARDS_UP_TO
+            perspectives.append(PerspectiveView(key, title, question, members))
+    worse, better = _movers(kpis)
+    return Scorecard(
+        month=start,
+        month_label=f"{calendar.month_name[start.month]} {start.year}",
+        as_of=as_of,
+        is_complete=bool(this_month[0]["is_complete"]),
+        generated_at=generated_at or datetime.now(timezone.utc).replace(microsecond=0),
+        owner=owner,
+        source=Path(published_path),
+        kpis=kpis,
+        perspectives=perspectives,
+        deteriorations=worse,
+        improvements=better,
+        red_streaks=sorted(
+            (k for k in kpis if k.red_streak >= 2),
+            key=lambda k: (-k.red_streak, _sort_key(k.kpi_id)),
+        ),
+        quality_available=quality_available,
+        commentary=commentary,
+    )
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+@dataclass
+class RenderResult:
+    pdf: bytes
+    pages: int
+    seconds: float
+    refused_urls: list[str]
+
+
+def render_html(scorecard: Scorecard) -> str:
+    from reports.render import render_html as _render_html
+
+    return _render_html(scorecard)
+
+
+def render_pdf(scorecard: Scorecard, run_id: str = "") -> RenderResult:
+    """The scorecard as PDF bytes: charts first, then the templates through WeasyPrint."""
+    from reports.render import html_to_pdf
+
+    started = time.perf_counter()
+    scorecard.run_id = run_id
+    charts.attach_charts(scorecard)
+    html = render_html(scorecard)
+    pdf, pages, refused = html_to_pdf(html, scorecard.assets)
+    return RenderResult(pdf, pages, time.perf_counter() - started, refused)
+
+
+def render_month(
+    published_path: Path,
+    month: str,
+    out_dir: Path | None = None,
+    owner: str | None = None,
+    run_id: str | None = None,
+    commentary_dir: Path | None = None,
+):
+    """Load, render and archive one month's scorecard; the archived file and its model."""
+    import uuid
+
+    from reports.archive import archive_dir, archive_scorecard
+
+    run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
+    scorecard = load_scorecard(published_path, month, owner=owner, commentary_dir=commentary_dir)
+    result = render_pdf(scorecard, run_id=run_id)
+    archived = archive_scorecard(scorecard, result, archive_dir(out_dir), run_id)
+    return archived, scorecard, result

@@ -1,0 +1,874 @@
+"""The monthly scorecard: numbers read back from the PDF, delivery to a real SMTP server,
+untrusted text, the archive, the command line and the Dagster partitions.
+
+One warehouse is built for the module by the real pipeline on generated data; edge
+cases (injected markup, all red, long names, quality results) are copies of its
+published file with a few rows changed, so every render reads a real warehouse.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import duckdb
+import pytest
+
+from orchestration.settings import published_path_for
+from reports.formatting import decimals_for, format_difference, format_value
+
+pytestmark = pytest.mark.slow
+
+CLI = [sys.executable, "-m", "orchestration.cli"]
+IMG = '<img src="file:///etc/passwd">'
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    from orchestration.demo.generator import generate
+
+    root = tmp_path_factory.mktemp("scorecard")
+    generate(root / "landing", scale=0.05, seed=7)
+    path = root / "warehouse.duckdb"
+    result = subprocess.run(
+        [*CLI, "run", "--landing-dir", str(root / "landing"), "--warehouse", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return path
+
+
+@pytest.fixture(scope="module")
+def published(warehouse) -> Path:
+    return published_path_for(warehouse)
+
+
+@pytest.fixture(scope="module")
+def month(published) -> str:
+    from reports.scorecard import latest_complete_month
+
+    return latest_complete_month(published)
+
+
+@pytest.fixture(scope="module")
+def commentary(tmp_path_factory) -> Path:
+    # An empty folder: the tests never read the project's own commentary files.
+    return tmp_path_factory.mktemp("no_commentary")
+
+
+@pytest.fixture(scope="module")
+def rendered(published, month, commentary, tmp_path_factory):
+    from reports.scorecard import render_month
+
+    out = tmp_path_factory.mktemp("archive")
+    archived, scorecard, result = render_month(
+        published, month, out, run_id="run-1", commentary_dir=commentary
+    )
+    return archived, scorecard, result, out
+
+
+def pdf_pages(path: Path, layout: bool = True) -> list[str]:
+    """The text of each page: ``layout`` keeps table rows on one line; without it, text
+    comes in reading order (side-by-side columns are not interleaved)."""
+    text = subprocess.run(
+        ["pdftotext", *(["-layout"] if layout else []), str(path), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return text.split("\f")
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def query(path: Path, sql: str, params=None) -> list[dict]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cursor = con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def variant(published: Path, folder: Path, statements: list[tuple[str, list]]) -> Path:
+    """A copy of the published warehouse with some rows changed."""
+    path = folder / "variant.published.duckdb"
+    shutil.copy(published, path)
+    con = duckdb.connect(str(path))
+    try:
+        for sql, params in statements:
+            con.execute(sql, params)
+    finally:
+        con.close()
+    return path
+
+
+def month_rows(path: Path, month: str) -> list[dict]:
+    return query(
+        path,
+        "select v.kpi_id, v.value, v.target, v.variance, v.status, d.name, d.unit, d.owner, "
+        "d.default_target, d.amber_tolerance from kpi.kpi_values v "
+        "join kpi.kpi_definitions d on d.kpi_id = v.kpi_id and d.is_current "
+        "where v.grain = 'month' and v.dimension = 'all' and v.period_start = ?",
+        [date.fromisoformat(month + "-01")],
+    )
+
+
+# --- the numbers ---------------------------------------------------------------------------
+
+
+_NUMBER = re.compile(r"[+\u2212]?\$?[\d,]+(?:\.\d+)?")
+
+
+def _parse(text: str, unit: str) -> float:
+    sign = -1.0 if text.startswith("\u2212") else 1.0
+    number = float(re.sub(r"[^\d.]", "", text))
+    return sign * (number / 100.0 if unit == "ratio" else number)
+
+
+def test_summary_numbers_equal_kpi_values(rendered, published, month):
+    archived, _, _, _ = rendered
+    summary = pdf_pages(archived.path)[0]
+    rows = month_rows(published, month)
+    assert len(rows) == 16
+    lines = summary.splitlines()
+    for row in rows:
+        decimals = decimals_for(row["unit"], row["default_target"], row["amber_tolerance"])
+        value = format_value(row["value"], row["unit"], decimals)
+        target = format_value(row["target"], row["unit"], decimals)
+        variance = format_difference(row["variance"], row["unit"], decimals)
+        pattern = re.compile(
+            rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s+{re.escape(variance)}\s"
+        )
+        matches = [line for line in lines if row["name"] in line and pattern.search(line)]
+        assert len(matches) == 1, (row["kpi_id"], value, target, variance)
+        # Independently of the formatter: the printed digits are the warehouse's number,
+        # rounded to the digits shown.
+        match = pattern.search(matches[0])
+        printed = _NUMBER.findall(match.group(0))
+        for shown, actual in zip(
+            printed, (row["value"], row["target"], row["variance"]), strict=False
+        ):
+            if actual is None:
+                continue
+            places = len(shown.split(".")[1]) if "." in shown else 0
+            step = 10.0**-places / (100.0 if row["unit"] == "ratio" else 1.0)
+            assert abs(_parse(shown, row["unit"]) - actual) <= step / 2 + 1e-9, (
+                row["kpi_id"],
+                shown,
+                actual,
+            )
+
+
+def test_pages_summary_movers_perspectives_appendix(rendered):
+    archived, scorecard, result, _ = rendered
+    pages = pdf_pages(archived.path)
+    assert result.pages == len([p for p in pages if p.strip()])
+    assert "KPI scorecard — " + scorecard.month_label in pages[0]
+    assert "What moved in " + scorecard.month_label in pages[1]
+    titles = ["Financial", "Customer", "Internal process", "Learning and growth"]
+    for index, title in enumerate(titles, start=2):
+        head = [line.strip() for line in pages[index].splitlines()[:4]]
+        assert title in head, (title, head)
+    assert "Appendix: KPI definitions" in pages[6]
+    appendix = squash("".join(pdf_pages(archived.path, layout=False)[6:]))
+    for kpi in scorecard.kpis:
+        assert squash(kpi.formula) in appendix
+    assert result.refused_urls == []
+
+
+def test_rerendering_the_same_data_gives_the_same_numbers(rendered, published, month, commentary):
+    from reports.scorecard import render_month
+
+    first, scorecard, _, out = rendered
+    first_text = pdf_pages(first.path)
+    second, again, _ = render_month(
+        published, month, out, run_id="run-2", commentary_dir=commentary
+    )
+    assert again.numbers_fingerprint() == scorecard.numbers_fingerprint()
+
+    def stable(pages):
+        # Only the generation time and the run id may differ.
+        return [re.sub(r"(Generated|generated) [^\n]*", "", p) for p in pages]
+
+    assert stable(pdf_pages(second.path)) == stable(first_text)
+    manifest = json.loads((out / month / "manifest.json").read_text())
+    entry = manifest["files"][f"scorecard-{month}.pdf"]
+    assert entry["run_id"] == "run-2"
+    assert entry["sha256"] == second.sha256
+    assert entry["as_of"] == scorecard.as_of.isoformat()
+    assert entry["definition_versions"] == {k.kpi_id: k.version_used for k in scorecard.kpis}
+    assert entry["numbers_sha256"] == scorecard.numbers_fingerprint()
+
+
+def test_as_of_is_the_last_day_of_the_calendar(rendered, published):
+    _, scorecard, _, _ = rendered
+    (row,) = query(
+        published,
+        "select max(period_start) as d from kpi.kpi_values where grain = 'day' "
+        "and dimension = 'all'",
+    )
+    assert scorecard.as_of == row["d"]
+    assert f"Data as of {row['d'].isoformat()}" in pdf_pages(rendered[0].path)[0]
+
+
+# --- per owner, commentary, quality ----------------------------------------------------------
+
+
+def test_owner_scorecard_holds_only_that_owners_kpis(published, month, commentary, tmp_path):
+    from reports.scorecard import render_month
+
+    archived, scorecard, _ = render_month(
+        published, month, tmp_path, owner="vp sales", commentary_dir=commentary
+    )
+    assert scorecard.owner == "VP Sales"
+    assert archived.path.name == f"scorecard-{month}-vp-sales.pdf"
+    rows = month_rows(published, month)
+    mine = {r["name"] for r in rows if r["owner"] == "VP Sales"}
+    others = {r["name"] for r in rows if r["owner"] != "VP Sales"}
+    assert {k.name for k in scorecard.kpis} == mine
+    text = "\n".join(pdf_pages(archived.path))
+    for name in mine:
+        assert name in text
+    for name in others:
+        assert name not in text, name
+
+
+@pytest.fixture(scope="module")
+def edge(published, month, tmp_path_factory):
+    """Two red KPIs (one with a comment), quality results, and an incomplete month."""
+    folder = tmp_path_factory.mktemp("edge")
+    start = date.fromisoformat(month + "-01")
+    changed = date(start.year - (start.month <= 2), (start.month - 3) % 12 + 1, 1)
+    path = variant(
+        published,
+        folder,
+        [
+            (
+                "update kpi.kpi_values set status = 'red' where grain = 'month' "
+                "and dimension = 'all' and period_start = ? and kpi_id in ('revenue', 'win_rate')",
+                [start],
+            ),
+            (
+                "update kpi.kpi_values set is_complete = false where grain = 'month' "
+                "and period_start = ?",
+                [start],
+            ),
+            # A second definition version of win_rate, two months before the month.
+            (
+                "insert into kpi.kpi_definitions select * replace (2 as definition_version, "
+                "?::date as effective_from, 'Won opportunities over closed ones, by close "
+                "date' as formula) from kpi.kpi_definitions where kpi_id = 'win_rate'",
+                [changed],
+            ),
+            (
+                "update kpi.kpi_definitions set is_current = (definition_version = 2) "
+                "where kpi_id = 'win_rate'",
+                [],
+            ),
+            (
+                "update kpi.kpi_values set definition_version = 2 where kpi_id = 'win_rate' "
+                "and period_start >= ?",
+                [changed],
+            ),
+            # Quality results of the month, whether or not the pipeline published any.
+            (
+                "create table if not exists kpi.kpi_quality (kpi_id varchar, grain varchar, "
+                "period_start date, quality_state varchar, details varchar)",
+                [],
+            ),
+            ("delete from kpi.kpi_quality where grain = 'month' and period_start = ?", [start]),
+            (
+                "insert into kpi.kpi_quality (kpi_id, grain, period_start, quality_state, "
+                "details) values ('revenue', 'month', ?, 'warned', "
+                "'fx rate for BRL missing on 3 days'), ('csat_score', 'month', ?, 'failed', "
+                "'survey export truncated'), ('win_rate', 'month', ?, 'passed', null)",
+                [start, start, start],
+            ),
+        ],
+    )
+    notes = folder / "commentary"
+    notes.mkdir()
+    (notes / f"{month}.yml").write_text(
+        "revenue: >\n  Two large orders slipped into next month; pipeline covers the gap.\n"
+        "not_a_kpi: ignored\n",
+        encoding="utf-8",
+    )
+    from reports.scorecard import load_scorecard, render_pdf
+
+    scorecard = load_scorecard(path, month, commentary_dir=notes)
+    result = render_pdf(scorecard)
+    out = folder / "edge.pdf"
+    out.write_bytes(result.pdf)
+    return scorecard, pdf_pages(out), pdf_pages(out, layout=False)
+
+
+def test_red_kpi_without_commentary_is_flagged(edge):
+    scorecard, pages, reading = edge
+    by_id = {k.kpi_id: k for k in scorecard.kpis}
+    assert not by_id["revenue"].commentary_missing
+    assert by_id["win_rate"].commentary_missing
+    summary = pages[0].splitlines()
+    (win,) = [line for line in summary if by_id["win_rate"].name in line]
+    assert "commentary missing" in win
+    (revenue,) = [line for line in summary if by_id["revenue"].name in line]
+    assert "commentary missing" not in revenue
+    text = squash("".join(reading))
+    assert squash("Two large orders slipped into next month") in text
+    assert "not_a_kpi" in squash(reading[1])  # an unknown id is reported, not silently dropped
+
+
+def test_quality_states_mark_numbers_provisional(edge):
+    scorecard, pages, reading = edge
+    by_id = {k.kpi_id: k for k in scorecard.kpis}
+    assert by_id["revenue"].quality_state == "warned" and by_id["revenue"].provisional
+    assert by_id["csat_score"].quality_state == "failed" and by_id["csat_score"].provisional
+    assert by_id["win_rate"].quality_state == "passed" and not by_id["win_rate"].provisional
+    assert by_id["defect_rate"].quality_state == "not_assessed"
+    summary = pages[0].splitlines()
+    (revenue,) = [line for line in summary if by_id["revenue"].name in line]
+    assert "\u2020" in revenue and "Warned" in revenue
+    assert "survey export truncated" in reading[1]
+    assert "is not complete" in pages[0]
+
+
+def test_a_definition_change_within_13_months_is_noted(edge):
+    scorecard, _, reading = edge
+    (win,) = [k for k in scorecard.kpis if k.kpi_id == "win_rate"]
+    assert win.current_version == 2 and win.version_used == 2
+    (note,) = win.definition_notes
+    assert note.in_window
+    appendix = squash("".join(reading[6:]))
+    assert (
+        squash(f"Definition changed: version 2 took effect on {note.effective_from.isoformat()}")
+        in appendix
+    )
+    assert squash("Won opportunities over closed ones, by close date") in appendix
+
+
+def test_without_a_quality_table_every_number_is_not_assessed(published, month, tmp_path):
+    from reports.render import render_html
+    from reports.scorecard import load_scorecard
+
+    path = variant(published, tmp_path, [("drop table if exists kpi.kpi_quality", [])])
+    scorecard = load_scorecard(path, month, commentary_dir=tmp_path)
+    assert not scorecard.quality_available
+    assert {k.quality_state for k in scorecard.kpis} == {"not_assessed"}
+    assert not scorecard.provisional_kpis
+    assert "not assessed: no quality results were published" in render_html(scorecard)
+
+
+# --- untrusted text --------------------------------------------------------------------------
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/css")
+        self.end_headers()
+        self.wfile.write(b"body { background: red }")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def http_trap():
+    _Recorder.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], _Recorder.requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_injected_markup_is_printed_as_text_and_never_fetched(
+    published, month, tmp_path, http_trap
+):
+    from reports.render import render_html
+    from reports.scorecard import load_scorecard, render_pdf
+
+    port, requests = http_trap
+    link = f'<link rel="stylesheet" href="http://127.0.0.1:{port}/x.css">'
+    pixel = f'<img src="http://127.0.0.1:{port}/pixel.png">'
+    start = date.fromisoformat(month + "-01")
+    path = variant(
+        published,
+        tmp_path,
+        [
+            ("update kpi.kpi_definitions set owner = ? where kpi_id = 'revenue'", [IMG]),
+            ("update kpi.kpi_definitions set name = ? where kpi_id = 'win_rate'", [pixel]),
+            (
+                "update kpi.kpi_values set dimension_value = ? || dimension_value "
+                "where kpi_id = 'revenue' and grain = 'month' and period_start = ? "
+                "and dimension = 'region'",
+                [f'<link href="http://127.0.0.1:{port}/s.css">', start],
+            ),
+        ],
+    )
+    notes = tmp_path / "commentary"
+    notes.mkdir()
+    (notes / f"{month}.yml").write_text(
+        json.dumps({"revenue": f"{IMG} {link}", "csat_score": "<script>alert(1)</script>"}),
+        encoding="utf-8",
+    )
+    scorecard = load_scorecard(path, month, commentary_dir=notes)
+    html = render_html(scorecard)
+    assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html
+    assert '<img src="file:' not in html and "<script>" not in html
+    assert f'<link rel="stylesheet" href="http://127.0.0.1:{port}' not in html
+    result = render_pdf(scorecard)
+    out = tmp_path / "injected.pdf"
+    out.write_bytes(result.pdf)
+    assert requests == []
+    assert result.refused_urls == []  # nothing reached the renderer as markup at all
+    text = squash("\n".join(pdf_pages(out, layout=False)))
+    for literal in (IMG, link, pixel, "<script>alert(1)</script>"):
+        assert squash(literal) in text, literal
+    # The slice label is shortened to one line on its card, but printed as text.
+    assert squash('<link href="http://') in text
+
+
+def test_url_fetcher_serves_only_the_bundled_assets(tmp_path, http_trap):
+    from reports.render import STATIC_DIR, RefusedURL, make_fetcher
+
+    port, requests = http_trap
+    fetcher = make_fetcher({"scorecard-asset:chart-0.png": (b"\x89PNG", "image/png")})
+    css = fetcher.fetch((STATIC_DIR / "scorecard.css").as_uri())
+    assert b"@page" in css.read()
+    assert fetcher.fetch("scorecard-asset:chart-0.png").read() == b"\x89PNG"
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "link.css").symlink_to(outside)
+    refused = [
+        "file:///etc/passwd",
+        outside.as_uri(),
+        (STATIC_DIR / ".." / "render.py").as_uri(),
+        (STATIC_DIR / "missing.css").as_uri(),
+        f"http://127.0.0.1:{port}/x.css",
+        f"https://127.0.0.1:{port}/x.css",
+        "data:text/css,body{color:red}",
+        "ftp://127.0.0.1/x",
+        "scorecard-asset:unknown.png",
+    ]
+    for url in refused:
+        with pytest.raises(RefusedURL):
+            fetcher.fetch(url)
+    jailed = make_fetcher(static_dir=tmp_path / "static")
+    with pytest.raises(RefusedURL):
+        jailed.fetch((tmp_path / "static" / "link.css").as_uri())
+    assert requests == []
+    assert len(fetcher.refused) == len(refused)
+
+
+# --- layout under stress ---------------------------------------------------------------------
+
+
+def test_layout_holds_for_long_names_missing_values_and_all_red(published, month, tmp_path):
+    from reports.scorecard import load_scorecard, render_pdf
+
+    start = date.fromisoformat(month + "-01")
+    long = "Net revenue recognised across every channel, marketplace and partner " * 3
+    path = variant(
+        published,
+        tmp_path,
+        [
+            ("update kpi.kpi_definitions set name = name || ' — ' || ?", [long]),
+            ("update kpi.kpi_definitions set owner = owner || ', acting for ' || ?", [long]),
+            (
+                "update kpi.kpi_values set dimension_value = dimension_value || ' ' || ? "
+                "where grain = 'month' and dimension <> 'all'",
+                [long],
+            ),
+            ("update kpi.kpi_values set status = 'red' where grain = 'month'", []),
+            (
+                "update kpi.kpi_values set value = null, variance = null, status = 'no_data' "
+                "where grain = 'month' and kpi_id in ('csat_score', 'attendance_rate') "
+                "and period_start >= ?",
+                [date(start.year - 1, start.month, 1)],
+            ),
+            (
+                "update kpi.kpi_values set target = null, variance = null "
+                "where grain = 'month' and kpi_id = 'win_rate'",
+                [],
+            ),
+        ],
+    )
+    scorecard = load_scorecard(path, month, commentary_dir=tmp_path)
+    result = render_pdf(scorecard)
+    out = tmp_path / "stress.pdf"
+    out.write_bytes(result.pdf)
+    pages = pdf_pages(out)
+    summary = pages[0]
+    # Still one summary page with every KPI's number, then one page per perspective.
+    for kpi in scorecard.kpis:
+        assert kpi.value_text in summary, kpi.kpi_id
+    assert summary.count("commentary missing") >= 14
+    assert "What moved" in pages[1]
+    for index, perspective in enumerate(scorecard.perspectives, start=2):
+        assert perspective.title in pages[index]
+        for kpi in perspective.kpis:
+            assert kpi.value_text in pages[index], (perspective.key, kpi.kpi_id)
+    assert "Appendix: KPI definitions" in pages[6]
+    assert result.refused_urls == []
+    # The charts share one figure per size; each must look as if drawn on its own, also
+    # right after a chart without data.
+    from reports import charts
+
+    for kpi in scorecard.kpis:
+        if not kpi.large:
+            assert scorecard.assets[kpi.trend_chart][0] == charts.trend_chart(kpi), kpi.kpi_id
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Inbox:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    from aiosmtpd.smtp import AuthResult
+
+    ok = auth_data.login == b"reports" and auth_data.password == b"s3cret-pass"
+    return AuthResult(success=ok)
+
+
+def _check_delivery(inbox, archived, scorecard):
+    from email import message_from_bytes, policy
+
+    (envelope,) = inbox.envelopes
+    assert envelope.mail_from == "scorecard@example.com"
+    assert sorted(envelope.rcpt_tos) == ["board@example.com", "cfo@example.com"]
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert message["Subject"].startswith(f"KPI scorecard {scorecard.month_label}")
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    counts = scorecard.status_counts
+    assert (
+        f"{counts['green']} on track, {counts['amber']} at risk, {counts['red']} off track" in body
+    )
+    assert archived.sha256 in body
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == archived.path.name
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content() == archived.path.read_bytes()
+
+
+def test_scorecard_is_emailed_through_a_real_smtp_server(rendered, caplog, smtp_server):
+    from reports.delivery import SmtpSettings, send_scorecard
+
+    archived, scorecard, result, _ = rendered
+    env, inbox = smtp_server
+    settings = SmtpSettings.from_env(env)
+    with caplog.at_level("DEBUG"):
+        send_scorecard(scorecard, archived.path, archived.sha256, result.pages, settings)
+    _check_delivery(inbox, archived, scorecard)
+    assert "s3cret-pass" not in caplog.text
+    assert "s3cret-pass" not in repr(settings)
+
+
+def test_starttls_delivery_verifies_the_server_certificate(rendered, tmp_path):
+    pytest.importorskip("cryptography")
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
+
+    archived, scorecard, result, _ = rendered
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=_authenticator,
+    )
+    controller.start()
+    env = {
+        "KPI_SMTP_HOST": "127.0.0.1",
+        "KPI_SMTP_PORT": str(port),
+        "KPI_SMTP_USER": "reports",
+        "KPI_SMTP_PASSWORD": "s3cret-pass",
+        "KPI_SMTP_FROM": "scorecard@example.com",
+        "KPI_REPORT_RECIPIENTS": "cfo@example.com,board@example.com",
+    }
+    try:
+        # An unknown certificate is refused ...
+        with pytest.raises(DeliveryError):
+            send_scorecard(
+                scorecard, archived.path, archived.sha256, result.pages, SmtpSettings.from_env(env)
+            )
+        # ... the right CA is accepted.
+        settings = SmtpSettings.from_env({**env, "KPI_SMTP_CA_FILE": str(cert)})
+        assert settings.starttls
+        send_scorecard(scorecard, archived.path, archived.sha256, result.pages, settings)
+    finally:
+        controller.stop()
+    _check_delivery(inbox, archived, scorecard)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_credentials_are_never_sent_in_clear_to_a_remote_host():
+    from reports.delivery import DeliveryError, SmtpSettings
+
+    settings = SmtpSettings.from_env(
+        {
+            "KPI_SMTP_HOST": "smtp.example.com",
+            "KPI_SMTP_STARTTLS": "false",
+            "KPI_SMTP_USER": "reports",
+            "KPI_SMTP_PASSWORD": "pw",
+            "KPI_SMTP_FROM": "scorecard@example.com",
+            "KPI_REPORT_RECIPIENTS": "cfo@example.com",
+        }
+    )
+    with pytest.raises(DeliveryError, match="without encryption"):
+        settings.check()
+    assert SmtpSettings.from_env({}) is None
+
+
+# --- command line and Dagster ------------------------------------------------------------------
+
+
+@pytest.fixture()
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticator,
+        auth_require_tls=False,
+    )
+    controller.start()
+    env = {
+        "KPI_SMTP_HOST": "127.0.0.1",
+        "KPI_SMTP_PORT": str(port),
+        "KPI_SMTP_STARTTLS": "false",
+        "KPI_SMTP_USER": "reports",
+        "KPI_SMTP_PASSWORD": "s3cret-pass",
+        "KPI_SMTP_FROM": "scorecard@example.com",
+        "KPI_REPORT_RECIPIENTS": "cfo@example.com, Board <board@example.com>",
+    }
+    yield env, inbox
+    controller.stop()
+
+
+def test_cli_report_prints_the_pdf_path_last_and_emails_it(
+    warehouse, month, commentary, tmp_path, smtp_server
+):
+    from reports.scorecard import load_scorecard
+
+    smtp_env, inbox = smtp_server
+    result = subprocess.run(
+        [
+            *CLI,
+            "report",
+            "--month",
+            month,
+            "--warehouse",
+            str(warehouse),
+            "--out",
+            str(tmp_path),
+            "--email",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **smtp_env, "KPI_COMMENTARY_DIR": str(commentary)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path == tmp_path / month / f"scorecard-{month}.pdf"
+    assert path.read_bytes().startswith(b"%PDF")
+    entry = json.loads((tmp_path / month / "manifest.json").read_text())["files"][path.name]
+    assert "s3cret-pass" not in result.stdout + result.stderr
+
+    scorecard = load_scorecard(published_path_for(warehouse), month, commentary_dir=commentary)
+    _check_delivery(inbox, SimpleNamespace(path=path, sha256=entry["sha256"]), scorecard)
+
+
+def test_cli_report_errors_are_one_sentence(warehouse, tmp_path, capsys, monkeypatch):
+    from orchestration.cli import main
+
+    monkeypatch.delenv("KPI_SMTP_HOST", raising=False)
+    cases = [
+        (["--month", "1999-01", "--warehouse", str(warehouse)], "has no KPI values for 1999-01"),
+        (["--warehouse", str(tmp_path / "none.duckdb")], "no published KPI copy"),
+        (["--warehouse", str(warehouse), "--owner", "Nobody"], "No KPI is owned by 'Nobody'"),
+        (["--warehouse", str(warehouse), "--email"], "Email is not configured"),
+    ]
+    for args, message in cases:
+        assert main(["report", *args, "--out", str(tmp_path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and message in err[-1], err
+        assert not any("Traceback" in line for line in err)
+
+
+def test_dagster_partition_renders_and_emails_the_month(
+    warehouse, month, commentary, tmp_path, monkeypatch, smtp_server
+):
+    import dagster as dg
+
+    from orchestration.cli import _settings_for
+    from orchestration.definitions import build_definitions
+    from orchestration.reports.assets import SCORECARD_EMAIL_KEY, SCORECARD_JOB, SCORECARD_KEY
+
+    smtp_env, inbox = smtp_server
+    for name, value in smtp_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KPI_REPORTS_DIR", str(tmp_path))
+    monkeypatch.setenv("KPI_COMMENTARY_DIR", str(commentary))
+    defs = build_definitions(_settings_for(warehouse.parent, warehouse, None))
+    job = defs.resolve_job_def(SCORECARD_JOB)
+    assert f"{month}-01" in job.partitions_def.get_partition_keys()
+    # The scorecard arrives by itself: some schedule starts the job every month.
+    schedules = defs.get_repository_def().schedule_defs
+    assert any(schedule.job_name == SCORECARD_JOB for schedule in schedules)
+    result = job.execute_in_process(
+        partition_key=f"{month}-01",
+        asset_selection=[SCORECARD_KEY, SCORECARD_EMAIL_KEY],
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    events = {e.asset_key: e for e in result.get_asset_materialization_events()}
+    assert events[SCORECARD_EMAIL_KEY].materialization.metadata["sent"].value is True
+    (envelope,) = inbox.envelopes
+    assert f"scorecard-{month}.pdf".encode() in envelope.content
+    # A backfill archives past months but mails nobody.
+    backfill = job.execute_in_process(
+        partition_key=f"{month}-01",
+        asset_selection=[SCORECARD_EMAIL_KEY],
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={"dagster/backfill": "test"},
+    )
+    assert backfill.success
+    (skipped,) = backfill.get_asset_materialization_events()
+    assert skipped.materialization.metadata["sent"].value is False
+    assert len(inbox.envelopes) == 1
+    metadata = events[SCORECARD_KEY].materialization.metadata
+    assert Path(metadata["path"].value) == tmp_path / month / f"scorecard-{month}.pdf"
+    assert (
+        metadata["sha256"].value
+        == json.loads((tmp_path / month / "manifest.json").read_text())["files"][
+            f"scorecard-{month}.pdf"
+        ]["sha256"]
+    )
+
+
+# --- formatting and commentary -----------------------------------------------------------------
+
+
+def test_numbers_show_the_digits_that_tell_the_amber_band_apart():
+    assert decimals_for("ratio", 0.997, 0.002) == 2  # 99.70% ± 0.20 pp
+    assert decimals_for("ratio", 0.30, 0.10) == 1  # 30.0% ± 3 pp
+    assert decimals_for("usd", 8000, 0.05) == 0
+    assert decimals_for("usd", 75, 0.10) == 2
+    assert decimals_for("count", 75, 0.2) == 0
+    assert format_value(0.99772, "ratio", 2) == "99.77%"
+    assert format_value(3350530.4, "usd", 0) == "$3,350,530"
+    assert format_value(None, "usd", 0) == "—"
+    assert format_difference(-47470.2, "usd", 0) == "\u2212$47,470"
+    assert format_difference(0.00659, "ratio", 2) == "+0.66 pp"
+    assert format_difference(-0.00001, "ratio", 2) == "0.00 pp"
+
+
+def test_commentary_files_are_read_safely(tmp_path):
+    from reports.commentary import MAX_COMMENT_CHARS, CommentaryError, load_commentary
+
+    (tmp_path / "2026-09.yml").write_text(
+        "revenue: Fine.\nwin_rate: " + "x" * 1000 + "\nunknown_kpi: hi\ncsat_score:\n",
+        encoding="utf-8",
+    )
+    loaded = load_commentary("2026-09", {"revenue", "win_rate", "csat_score"}, tmp_path)
+    assert loaded.comments["revenue"] == "Fine."
+    assert len(loaded.comments["win_rate"]) == MAX_COMMENT_CHARS
+    assert "csat_score" not in loaded.comments
+    assert loaded.unknown_ids == ("unknown_kpi",)
+    assert load_commentary("2026-10", {"revenue"}, tmp_path).source is None
+    (tmp_path / "2026-11.yml").write_text("!!python/object:os.system ls\n", encoding="utf-8")
+    with pytest.raises(CommentaryError, match="2026-11.yml"):
+        load_commentary("2026-11", {"revenue"}, tmp_path)
+    (tmp_path / "2026-12.yml").write_text("- a list\n", encoding="utf-8")
+    with pytest.raises(CommentaryError, match="must map KPI ids"):
+        load_commentary("2026-12", {"revenue"}, tmp_path)
