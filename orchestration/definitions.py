@@ -6,9 +6,11 @@ builds the same definitions with the paths it was given and runs the same job.
 
 import dagster as dg
 
+from orchestration.connectors import assets as connectors
 from orchestration.ingestion import assets as ingestion
 from orchestration.kpis import assets as kpis
 from orchestration.operations import assets as operations
+from orchestration.operations.config import WAREHOUSE_TAG
 from orchestration.publish import assets as publish
 from orchestration.quality import assets as quality
 from orchestration.reports import assets as reports
@@ -28,8 +30,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups(reports.REPORTS_GROUP),
         executor_def=dg.in_process_executor,
         description="Extract every landing entity, check it, build the KPIs with dbt, publish.",
+        # Across runs: the UI instance's run queue lets one warehouse run go at a time.
+        tags={WAREHOUSE_TAG: "writes"},
     )
     return dg.Definitions.merge(
+        connectors.build_defs(settings),
         ingestion.build_defs(settings),
         kpis.defs,
         quality.build_defs(settings),

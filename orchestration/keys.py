@@ -12,8 +12,15 @@ def raw_asset_key(system: str, entity: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", system, entity])
 
 
+def landing_asset_key(system: str, entity: str) -> dg.AssetKey:
+    """The entity's landing folder, where a connector (database, API, demo) delivers."""
+    return dg.AssetKey(["landing", system, entity])
+
+
 def dbt_model_asset_key(schema: str, name: str) -> dg.AssetKey:
     return dg.AssetKey([schema, name])
 
 
 PUBLISHED_KPI_KEY = dg.AssetKey(["published", "kpi"])
+# Written by the alert evaluation (operations/) into the kpi schema, published with it.
+KPI_ALERTS_KEY = dg.AssetKey(["kpi", "kpi_alerts"])

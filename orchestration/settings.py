@@ -8,16 +8,39 @@ different files. Secrets never live here; they are read where they are used.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from orchestration.contract import SYSTEMS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_GX_DIR = PROJECT_ROOT / "var" / "gx"
+DEFAULT_QUALITY_CONFIG = PROJECT_ROOT / "expectations" / "quality.yml"
 
 
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default
+
+
+# Where a system's landing deliveries come from: dropped by an export job (files), or
+# pulled into the landing zone by a connector before the extract (the others).
+SOURCE_KINDS = ("files", "demo", "postgres", "rest")
+PULLED_SOURCE_KINDS = ("demo", "postgres", "rest")
+
+
+def sources_from_env() -> dict[str, str]:
+    """System → source kind, from ``KPI_SOURCE_<SYSTEM>`` (default ``files``)."""
+    sources = {}
+    for system in SYSTEMS:
+        name = f"KPI_SOURCE_{system.upper()}"
+        kind = (os.environ.get(name) or "files").strip().lower()
+        if kind not in SOURCE_KINDS:
+            raise ValueError(f"{name} is {kind!r}; it must be one of {', '.join(SOURCE_KINDS)}.")
+        sources[system] = kind
+    return sources
 
 
 def published_path_for(warehouse: Path) -> Path:
@@ -35,6 +58,15 @@ class Settings:
     broken_delivery_min_rows: int
     # ... with more than this share invalid is a broken export that blocks publishing.
     broken_delivery_invalid_share: float
+    sources: Mapping[str, str] = field(default_factory=lambda: dict.fromkeys(SYSTEMS, "files"))
+    # Great Expectations output: validation results per run and the Data Docs site.
+    gx_dir: Path = DEFAULT_GX_DIR
+    # Severities and thresholds of the data-quality rules (expectations/quality.yml).
+    quality_config: Path = DEFAULT_QUALITY_CONFIG
+
+    def pulls(self, system: str) -> bool:
+        """Whether a connector fills the system's landing folders (see connectors/)."""
+        return self.sources.get(system, "files") in PULLED_SOURCE_KINDS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,4 +81,7 @@ class Settings:
             broken_delivery_invalid_share=float(
                 os.environ.get("KPI_BROKEN_DELIVERY_INVALID_SHARE", "0.2")
             ),
+            sources=sources_from_env(),
+            gx_dir=_env_path("KPI_GX_DIR", DEFAULT_GX_DIR),
+            quality_config=_env_path("KPI_QUALITY_CONFIG", DEFAULT_QUALITY_CONFIG),
         )

@@ -10,7 +10,7 @@ import dagster as dg
 
 from orchestration.contract import ENTITIES, Entity
 from orchestration.ingestion.extract import DeliveryError, ensure_schema, extract_entity
-from orchestration.keys import OWNER_DATA_ENGINEERING, raw_asset_key
+from orchestration.keys import OWNER_DATA_ENGINEERING, landing_asset_key, raw_asset_key
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import Settings
 
@@ -34,8 +34,16 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
     @dg.asset(
         key=key,
         group_name=entity.system,
+        # A connector (database, API, demo) pulls into the landing folder first; files an
+        # export job drops have no upstream asset.
+        deps=(
+            [landing_asset_key(entity.system, entity.name)] if settings.pulls(entity.system) else []
+        ),
         owners=[OWNER_DATA_ENGINEERING],
         kinds={"duckdb", "python"},
+        # A locked warehouse file or a landing share that blinks; a broken delivery raises
+        # Failure(allow_retries=False) and is not retried.
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
         description=(
             f"{entity.description} Valid rows of every {entity.qualified_name} delivery in "
             f"raw_{entity.system}.{entity.name}; invalid rows in ingest.quarantine with "
@@ -111,12 +119,16 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
                     passed=not broken,
                     severity=dg.AssetCheckSeverity.ERROR,
                     description=(
-                        "; ".join(
-                            f"{entity.qualified_name} delivery {name} has {q:,} invalid rows "
-                            f"of {d:,} ({q / d:.0%})"
-                            for name, d, q in broken
+                        (
+                            "; ".join(
+                                f"{entity.qualified_name} delivery {name} has {q:,} invalid "
+                                f"rows of {d:,} ({q / d:.0%})"
+                                for name, d, q in broken
+                            )
+                            + "; the rows and their reasons are in ingest.quarantine"
                         )
-                        or None
+                        if broken
+                        else None
                     ),
                     metadata={"broken_deliveries": [name for name, _, _ in broken]},
                 ),

@@ -39,6 +39,19 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "kpi"
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # A model documented only by the comment that opens its SQL shows that comment
+        # rather than its raw SQL.
+        if not dbt_resource_props.get("description"):
+            header = []
+            for line in (dbt_resource_props.get("raw_code") or "").lstrip().splitlines():
+                if not line.startswith("--"):
+                    break
+                header.append(line.removeprefix("--").strip())
+            if header:
+                return " ".join(header)
+        return super().get_description(dbt_resource_props)
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         owners = [OWNER_ANALYTICS]
         kpi = dbt_resource_props.get("config", {}).get("meta", {}).get("kpi")
@@ -59,6 +72,9 @@ translator = KpiDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset
     dagster_dbt_translator=translator,
     # Unit tests prove the SQL in CI; a production run only builds and data-tests.
     exclude="resource_type:unit_test",
+    # Once, after a pause: a warehouse file still locked by another process is the
+    # transient case; a failing model or test fails again and stops the run.
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=15),
 )
 def kpi_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource

@@ -1,9 +1,283 @@
-"""Running the warehouse by itself: schedules, sensors, alerts."""
+"""Running the warehouse by itself: schedules, sensors, alerts.
+
+The alerts are evaluated *before* publishing, into ``kpi.kpi_alerts`` of the working
+warehouse, so the published copy carries the alerts of exactly the numbers it holds.
+They are *sent* after publishing, so nobody is told about a number that a failed run
+never published, and the notification a person gets points at numbers they can open.
+"""
+
+from datetime import datetime, timezone
 
 import dagster as dg
 
+from orchestration.keys import (
+    KPI_ALERTS_KEY,
+    OWNER_DATA_ENGINEERING,
+    PUBLISHED_KPI_KEY,
+    dbt_model_asset_key,
+)
+from orchestration.operations import alerts as al
+from orchestration.operations.config import OperationsConfig
+from orchestration.operations.notify import DeliveryFailed, EmailChannel, configured_channels
+from orchestration.operations.schedules import (
+    SCORECARD_JOB,
+    build_pipeline_schedule,
+    build_scorecard_schedule,
+)
+from orchestration.operations.sensors import build_delivery_sensor, build_failure_sensor
+from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
+
+OPERATIONS_GROUP = "operations"
+NOTIFICATIONS_KEY = dg.AssetKey(["alerting", "notifications"])
+DELIVERED_CHECK = "notifications_delivered"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _latest_month(con) -> tuple[str | None, str]:
+    """The company-level KPI values of the latest complete month, as a Markdown table."""
+    rows = con.execute(
+        """
+        with latest as (
+            select max(period_start) as period_start from kpi.kpi_values
+            where grain = 'month' and is_complete
+        )
+        select v.period_start, d.name, d.unit, v.value, v.target, v.status
+        from kpi.kpi_values v
+        join kpi.kpi_definitions d on d.kpi_id = v.kpi_id and d.is_current
+        join latest on v.period_start = latest.period_start
+        where v.grain = 'month' and v.dimension = 'all'
+        order by d.perspective, v.kpi_id
+        """
+    ).fetchall()
+    if not rows:
+        return None, "No complete month yet."
+    month = rows[0][0].strftime("%Y-%m")
+    return month, _md_table(
+        ["KPI", "value", "target", "status"],
+        [
+            [name, al.format_value(value, unit), al.format_value(target, unit), status]
+            for _, name, unit, value, target, status in rows
+        ],
+    )
+
+
+def _open_alerts_table(open_alerts: list[dict]) -> str:
+    if not open_alerts:
+        return "No open alerts."
+    rows = []
+    for r in open_alerts:
+        where = "all" if r["dimension"] == "all" else f"{r['dimension']}={r['dimension_value']}"
+        rows.append(
+            [
+                r["kpi_name"],
+                where,
+                al.period_label(r["grain"], r["raised_period_start"]),
+                r["last_status"],
+                al.format_value(r["last_value"], r["unit"]),
+            ]
+        )
+    return _md_table(["KPI", "slice", "raised", "status now", "value now"], rows)
+
+
+def build_alerts_asset(config: OperationsConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=KPI_ALERTS_KEY,
+        deps=[
+            dbt_model_asset_key("kpi", "kpi_values"),
+            dbt_model_asset_key("kpi", "kpi_definitions"),
+        ],
+        group_name="kpi",
+        owners=[OWNER_DATA_ENGINEERING],
+        kinds={"python", "duckdb"},
+        description=(
+            "Early-warning alerts: every KPI at its review cadence, raised after N "
+            "consecutive complete periods in a watched status (red, or amber too) and "
+            "cleared after M consecutive green ones. One row per alert with the period "
+            "that raised it and the one that cleared it; rules in "
+            f"{config.alert_rules_path.name} (KPI_ALERT_RULES)."
+        ),
+        metadata={"rules": dg.MetadataValue.path(str(config.alert_rules_path))},
+    )
+    def kpi_alerts(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        try:
+            rules = al.load_rules(config.alert_rules_path)
+        except al.RulesError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        with warehouse.connection() as con:
+            rows = al.evaluate_warehouse(con, rules, evaluated_at=_now())
+            al.store_alerts(con, rows)
+            month, preview = _latest_month(con)
+        open_alerts = [r for r in rows if r["state"] == "open"]
+        context.log.info(f"{len(open_alerts)} open alerts, {len(rows) - len(open_alerts)} cleared")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(rows),
+                "open_alerts": len(open_alerts),
+                "open": dg.MetadataValue.md(_open_alerts_table(open_alerts)),
+                "latest_complete_month": month or "none",
+                "kpis_latest_month": dg.MetadataValue.md(preview),
+            }
+        )
+
+    return kpi_alerts
+
+
+def _webhook_payload(event: al.AlertEvent) -> dict:
+    a = event.alert
+    return {
+        "event": f"kpi_alert_{event.kind}",
+        "text": al.describe(event),
+        "alert_id": a["alert_id"],
+        "kpi_id": a["kpi_id"],
+        "kpi_name": a["kpi_name"],
+        "owner": a["owner"],
+        "grain": a["grain"],
+        "dimension": a["dimension"],
+        "dimension_value": a["dimension_value"],
+        "period_start": event.period_start.isoformat(),
+        "raised_period_start": a["raised_period_start"].isoformat(),
+        "statuses": a["statuses"].split(","),
+        "value": a["raised_value"] if event.kind == "raised" else a["last_value"],
+        "target": a["raised_target"] if event.kind == "raised" else a["last_target"],
+    }
+
+
+def _email(events: list[al.AlertEvent], config: OperationsConfig) -> tuple[str, str]:
+    raised = sum(e.kind == "raised" for e in events)
+    cleared = len(events) - raised
+    parts = [f"{raised} raised" if raised else "", f"{cleared} cleared" if cleared else ""]
+    subject = "KPI alerts: " + ", ".join(p for p in parts if p)
+    body = "\n\n".join(al.describe(e) for e in events)
+    body += "\n\nEvery alert and its history: table kpi.kpi_alerts of the published copy.\n"
+    body += f"Dagster: {config.ui_url}\n"
+    return subject, body
+
+
+def deliver_alerts(con, run_id: str | None, config: OperationsConfig) -> dict:
+    """Send every due alert event on every configured channel; record what went out."""
+    al.ensure_log(con)
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'kpi' and table_name = 'kpi_alerts'"
+    ).fetchone()[0]
+    alerts = al.read_alerts(con) if exists else []
+    sent = al.delivered(con)
+    outcome: dict = {"channels": [], "sent": {}, "problems": []}
+    try:
+        channels = configured_channels()
+    except DeliveryFailed as exc:
+        outcome["problems"].append(str(exc))
+        return outcome
+    for channel in channels:
+        outcome["channels"].append(channel.name)
+        due = al.due_events(alerts, sent, channel.name)
+        done = 0
+        try:
+            if isinstance(channel, EmailChannel):
+                if due:
+                    channel.send(*_email(due, config))
+                    al.record_delivery(con, due, channel.name, _now(), run_id)
+                    done = len(due)
+            else:
+                for event in due:
+                    channel.send(_webhook_payload(event))
+                    # One by one: what went out before a failure is not sent again.
+                    al.record_delivery(con, [event], channel.name, _now(), run_id)
+                    done += 1
+        except DeliveryFailed as exc:
+            outcome["problems"].append(
+                f"{channel.name}: {exc}; {len(due) - done} notifications wait for the next run"
+            )
+        outcome["sent"][channel.name] = done
+    return outcome
+
+
+def build_notifications_asset(config: OperationsConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=NOTIFICATIONS_KEY,
+        # It reads the alerts; it waits for the copy so that what it announces is published.
+        deps=[KPI_ALERTS_KEY, PUBLISHED_KPI_KEY],
+        group_name=OPERATIONS_GROUP,
+        owners=[OWNER_DATA_ENGINEERING],
+        kinds={"python", "email"},
+        description=(
+            "Sends newly raised and cleared KPI alerts to the webhook (KPI_ALERT_WEBHOOK_URL) "
+            "and by e-mail (KPI_SMTP_*, KPI_ALERT_RECIPIENTS) once the numbers are published; "
+            "alerting.notifications in the working warehouse records what was sent, so "
+            "nothing goes out twice and what failed is retried on the next run."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                DELIVERED_CHECK,
+                asset=NOTIFICATIONS_KEY,
+                description="Warns when a channel did not take the due notifications.",
+            )
+        ],
+    )
+    def alert_notifications(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        with warehouse.connection() as con:
+            outcome = deliver_alerts(con, context.run.run_id, config)
+        for problem in outcome["problems"]:
+            context.log.warning(problem)
+        if not outcome["channels"]:
+            context.log.info("no webhook or e-mail recipients configured: nothing sent")
+        return dg.MaterializeResult(
+            metadata={
+                "channels": ", ".join(outcome["channels"]) or "none configured",
+                **{f"sent_{name}": n for name, n in outcome["sent"].items()},
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=DELIVERED_CHECK,
+                    passed=not outcome["problems"],
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description="; ".join(outcome["problems"]) or None,
+                )
+            ],
+        )
+
+    return alert_notifications
+
+
+def _scorecard_needs_schedule(settings: Settings) -> bool:
+    """Whether the reports concern defines the scorecard job without scheduling it itself.
+
+    Two schedules on one job would render (and e-mail) every month twice.
+    """
+    from orchestration.reports import assets as reports
+
+    defs = reports.build_defs(settings)
+    defined = any(getattr(job, "name", None) == SCORECARD_JOB for job in defs.jobs or [])
+    scheduled = any(
+        getattr(schedule, "job_name", None) == SCORECARD_JOB for schedule in defs.schedules or []
+    )
+    return defined and not scheduled
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions()
+    config = OperationsConfig.from_env()
+    schedules = [build_pipeline_schedule(config)]
+    if _scorecard_needs_schedule(settings):
+        schedules.append(build_scorecard_schedule(config))
+    return dg.Definitions(
+        assets=[build_alerts_asset(config), build_notifications_asset(config)],
+        schedules=schedules,
+        sensors=[build_delivery_sensor(settings, config), build_failure_sensor(config)],
+        # Also for runs the UI starts outside a job ("Materialize" on a selection): their
+        # steps must not open the warehouse file from several processes at once.
+        executor=dg.in_process_executor,
+    )

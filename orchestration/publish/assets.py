@@ -4,20 +4,31 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.keys import OWNER_DATA_ENGINEERING, PUBLISHED_KPI_KEY, dbt_model_asset_key
+from orchestration.keys import (
+    KPI_ALERTS_KEY,
+    OWNER_DATA_ENGINEERING,
+    PUBLISHED_KPI_KEY,
+    dbt_model_asset_key,
+)
 from orchestration.publish.copy import publish_schema
 from orchestration.resources import WarehouseResource
 
 
 @dg.asset(
     key=PUBLISHED_KPI_KEY,
-    deps=[dbt_model_asset_key("kpi", "kpi_values"), dbt_model_asset_key("kpi", "kpi_definitions")],
+    deps=[
+        dbt_model_asset_key("kpi", "kpi_values"),
+        dbt_model_asset_key("kpi", "kpi_definitions"),
+        KPI_ALERTS_KEY,
+        dbt_model_asset_key("kpi", "kpi_quality"),
+    ],
     group_name="publish",
     owners=[OWNER_DATA_ENGINEERING],
-    kinds={"duckdb"},
+    kinds={"duckdb", "parquet"},
     description=(
-        "Read-only copy of the kpi schema for BI tools, replaced atomically after a "
-        "successful build; a failed run leaves the previous copy in place."
+        "Read-only copy of the kpi schema for BI tools (a DuckDB file and Parquet files), "
+        "replaced atomically after a successful build; a failed run leaves the previous "
+        "copy in place."
     ),
 )
 def published_kpi_copy(
@@ -25,14 +36,43 @@ def published_kpi_copy(
 ) -> dg.MaterializeResult:
     with warehouse.connection() as con:
         counts = publish_schema(con, Path(warehouse.published_path))
+        month, preview = _month_preview(con)
     context.log.info(f"published: {warehouse.published_path}")
     return dg.MaterializeResult(
         metadata={
+            "kpi_values_latest_month": dg.MetadataValue.md(f"**{month}**\n\n{preview}"),
             "path": dg.MetadataValue.path(warehouse.published_path),
-            "tables": dg.MetadataValue.json(counts),
+            "tables": dg.MetadataValue.json(dict(counts)),
+            "parquet": dg.MetadataValue.path(str(counts.parquet_dir)),
+            "publication_id": counts.publication_id,
             "dagster/row_count": counts.get("kpi_values", 0),
         }
     )
+
+
+def _month_preview(con) -> tuple[str, str]:
+    """The latest complete month's KPI values (company as a whole) as a Markdown table."""
+    rows = con.execute(
+        """
+        select kpi_id, value, target, status
+        from kpi.kpi_values
+        where grain = 'month' and dimension = 'all' and period_start = (
+            select max(period_start) from kpi.kpi_values where grain = 'month' and is_complete
+        )
+        order by kpi_id
+        """
+    ).fetchall()
+    month = con.execute(
+        "select strftime(max(period_start), '%Y-%m') from kpi.kpi_values "
+        "where grain = 'month' and is_complete"
+    ).fetchone()[0]
+
+    def number(x: float | None) -> str:
+        return "" if x is None else f"{x:,.4g}"
+
+    lines = ["| kpi_id | value | target | status |", "| --- | ---: | ---: | --- |"]
+    lines += [f"| {k} | {number(v)} | {number(t)} | {s} |" for k, v, t, s in rows]
+    return month or "none", "\n".join(lines)
 
 
 defs = dg.Definitions(assets=[published_kpi_copy])

@@ -1,0 +1,112 @@
+"""How the warehouse runs by itself, from the environment.
+
+Read when the definitions load, like ``Settings``: the UI and the command line see the
+same schedules. Delivery channels (webhook, SMTP) hold secrets and are read in
+``notify.py`` at the moment they are used, never stored or logged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dagster as dg
+from dagster._utils.schedules import is_valid_cron_string
+
+DEFAULT_ALERT_RULES = Path(__file__).with_name("alert_rules.yml")
+
+# Runs that write the working warehouse carry this tag; the instance's run queue lets one
+# such run be in progress at a time (see instance.py): DuckDB allows one writing process
+# per file, and no other process may even read it meanwhile.
+WAREHOUSE_TAG = "kpi_warehouse/warehouse"
+
+
+class ConfigError(ValueError):
+    """A setting in the environment that cannot work; the message names the variable."""
+
+
+def _int(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}.")
+    return value
+
+
+def _cron(name: str, default: str) -> str:
+    value = os.environ.get(name) or default
+    if not is_valid_cron_string(value):
+        raise ConfigError(f"{name}={value!r} is not a cron expression of five fields.")
+    return value
+
+
+def _timezone(name: str, default: str) -> str:
+    value = os.environ.get(name) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"{name}={value!r} is not an IANA time zone, e.g. Europe/Berlin."
+        raise ConfigError(message) from None
+    return value
+
+
+def _status(name: str) -> bool:
+    value = (os.environ.get(name) or "stopped").strip().lower()
+    if value not in ("running", "stopped"):
+        raise ConfigError(f"{name}={value!r} must be 'running' or 'stopped'.")
+    return value == "running"
+
+
+@dataclass(frozen=True)
+class OperationsConfig:
+    pipeline_cron: str
+    timezone: str
+    # The scorecard of a month goes out on this business day (Monday to Friday) of the next.
+    scorecard_business_day: int
+    # When, on business days, the scorecard schedule looks whether today is that day.
+    scorecard_cron: str
+    delivery_sensor_interval: int
+    # A delivery file modified more recently than this may still be being written.
+    delivery_settle_seconds: int
+    # Whether schedules and the delivery sensor start switched on in a fresh instance.
+    automation_running: bool
+    alert_rules_path: Path
+    ui_url: str
+
+    @classmethod
+    def from_env(cls) -> OperationsConfig:
+        rules = os.environ.get("KPI_ALERT_RULES")
+        return cls(
+            pipeline_cron=_cron("KPI_PIPELINE_CRON", "0 6 * * *"),
+            timezone=_timezone("KPI_TIMEZONE", "UTC"),
+            scorecard_business_day=_int("KPI_SCORECARD_BUSINESS_DAY", 3, minimum=1),
+            scorecard_cron=_cron("KPI_SCORECARD_CRON", "0 8 * * 1-5"),
+            delivery_sensor_interval=_int("KPI_DELIVERY_SENSOR_INTERVAL", 60, minimum=5),
+            delivery_settle_seconds=_int("KPI_DELIVERY_SETTLE_SECONDS", 60, minimum=0),
+            automation_running=_status("KPI_AUTOMATION_DEFAULT_STATUS"),
+            alert_rules_path=Path(rules).expanduser() if rules else DEFAULT_ALERT_RULES,
+            ui_url=(os.environ.get("KPI_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+        )
+
+    @property
+    def schedule_status(self) -> dg.DefaultScheduleStatus:
+        return (
+            dg.DefaultScheduleStatus.RUNNING
+            if self.automation_running
+            else dg.DefaultScheduleStatus.STOPPED
+        )
+
+    @property
+    def sensor_status(self) -> dg.DefaultSensorStatus:
+        return (
+            dg.DefaultSensorStatus.RUNNING
+            if self.automation_running
+            else dg.DefaultSensorStatus.STOPPED
+        )
