@@ -176,6 +176,22 @@ def load_state(path: Path) -> dict:
         raise ConnectorError(f"Connector state {path} cannot be read ({exc}).") from exc
 
 
+def state_for_source(path: Path, source: str, result: PullResult, what: str) -> dict:
+    """The stored state of a pull from ``source``; empty, with a warning, if it was another.
+
+    A cursor only means something for the source it was taken from: after a switch the
+    connector pulls every ``what`` (rows, records) again.
+    """
+    state = load_state(path)
+    if state and state.get("source") != source:
+        result.warnings.append(
+            f"{result.entity.qualified_name}: the source changed from {state.get('source')} "
+            f"to {source}; pulling every {what} again."
+        )
+        return {}
+    return state
+
+
 def save_state(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -32,8 +32,8 @@ from orchestration.connectors.delivery import (
     Cursor,
     DeliveryWriter,
     PullResult,
-    load_state,
     save_state,
+    state_for_source,
     state_path,
     to_text,
 )
@@ -105,13 +105,7 @@ def pull_entity(
     label = f"table {schema + '.' if schema else ''}{table_name}"
     result = PullResult(entity, CONNECTOR, source, mode="full")
     state_file = state_path(landing_dir, entity, CONNECTOR)
-    state = load_state(state_file)
-    if state and state.get("source") != source:
-        result.warnings.append(
-            f"{entity.qualified_name}: the source changed from {state.get('source')} to "
-            f"{source}; pulling every row again."
-        )
-        state = {}
+    state = state_for_source(state_file, source, result, "row")
 
     try:
         with engine.connect() as conn:

@@ -43,8 +43,8 @@ from orchestration.connectors.delivery import (
     Cursor,
     DeliveryWriter,
     PullResult,
-    load_state,
     save_state,
+    state_for_source,
     state_path,
     to_text,
 )
@@ -159,13 +159,7 @@ def pull_entity(
     url = source.url(entity)
     result = PullResult(entity, CONNECTOR, url, mode="full")
     state_file = state_path(landing_dir, entity, CONNECTOR)
-    state = load_state(state_file)
-    if state and state.get("source") != url:
-        result.warnings.append(
-            f"{entity.qualified_name}: the source changed from {state.get('source')} to "
-            f"{url}; pulling every record again."
-        )
-        state = {}
+    state = state_for_source(state_file, url, result, "record")
     cursor = Cursor.from_state(state) if entity.has_updated_at else None
     params: dict[str, Any] = {"limit": source.page_size}
     if cursor is None:
