@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui docs lint fingerprints
+.PHONY: install demo test ui docs lint fingerprints bench
+
+# The benchmark's scale: make bench SCALE=10 (BENCHMARKS.md).
+SCALE ?= 1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Stage timings, peak memory and the ratio to the DuckDB floor, into var/bench/.
+bench: install
+	$(BIN)/kpi-warehouse bench --scale $(SCALE)
 
 ui: install
 	$(BIN)/kpi-warehouse ui

@@ -118,10 +118,22 @@ def run_pipeline(settings: Settings, verbose: bool = False) -> Path:
             },
         )
     if not result.success:
+        from orchestration.keys import PUBLISHED_KPI_KEY
+
+        published_now = any(
+            event.asset_key == PUBLISHED_KPI_KEY
+            for event in result.get_asset_materialization_events()
+        )
+        outcome = (
+            f" The KPIs were published to {settings.published_path}, but a later step failed"
+            if published_now
+            else f" Nothing was published; the previous copy at {settings.published_path} is"
+            " unchanged"
+        )
         raise CliError(
             _failure_sentence(result, settings)
-            + f" Nothing was published; the previous copy at {settings.published_path} is unchanged"
-            " (rerun with --verbose for the full log; invalid rows are in ingest.quarantine)."
+            + outcome
+            + " (rerun with --verbose for the full log; invalid rows are in ingest.quarantine)."
         )
     _progress(f"pipeline succeeded in {time.monotonic() - started:.1f} s")
     return settings.published_path
@@ -172,10 +184,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     generate(landing, scale=args.scale, seed=args.seed)
     settings = _settings_for(landing, warehouse, None)
     published = run_pipeline(settings, verbose=args.verbose)
+    scorecard = render_scorecard(published, None, root / "reports")
     outputs = [
         f"landing data:      {landing}",
         f"warehouse:         {warehouse}",
         f"published copy:    {published}",
+        f"scorecards:        {scorecard.parent.parent} (manifest.json per month)",
     ]
     print("\n".join(outputs))
     print(
@@ -184,13 +198,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "  (then open http://127.0.0.1:3000)"
     )
     print(f"published: {published}")
+    print(f"scorecard: {scorecard}")
+    return 0
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def render_scorecard(
+    published: Path,
+    month: str | None,
+    out_dir: Path | None,
+    owner: str | None = None,
+    email: bool = False,
+) -> Path:
+    """Render (and archive, and optionally email) a month's scorecard; the PDF's path."""
+    from reports.commentary import CommentaryError
+    from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
+    from reports.scorecard import ScorecardError, latest_complete_month, render_month
+
+    try:
+        # Checked before rendering, so a missing setting costs no render.
+        smtp = SmtpSettings.from_env() if email else None
+        if email:
+            if smtp is None:
+                raise DeliveryError(
+                    "Email is not configured: set KPI_SMTP_HOST and KPI_REPORT_RECIPIENTS."
+                )
+            smtp.check()
+        month = month or latest_complete_month(published)
+        _progress(
+            f"rendering the {month} scorecard"
+            + (f" for {owner}" if owner else "")
+            + f" from {published}"
+        )
+        archived, scorecard, result = render_month(published, month, out_dir, owner=owner)
+        _progress(
+            f"rendered {result.pages} pages in {result.seconds:.1f} s; "
+            f"manifest {archived.manifest_path}"
+        )
+        if smtp is not None:
+            try:
+                send_scorecard(scorecard, archived.path, archived.sha256, result.pages, smtp)
+            except DeliveryError as exc:
+                raise DeliveryError(f"{exc} The PDF is archived at {archived.path}.") from exc
+            _progress(f"emailed to {len(smtp.recipients)} recipient(s) via {smtp.host}")
+    except (ScorecardError, CommentaryError, DeliveryError) as exc:
+        raise CliError(str(exc)) from exc
+    return archived.path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.warehouse is not None:
+        published = published_path_for(args.warehouse.expanduser().resolve())
+    else:
+        published = Settings.from_env().published_path
+    out_dir = args.out.expanduser().resolve() if args.out else None
+    path = render_scorecard(published, args.month, out_dir, owner=args.owner, email=args.email)
+    print(path)
     return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on loopback with its state kept in the project's var/ folder."""
+    from orchestration.operations.instance import ensure_instance_config
+
     home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "var" / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
+    home = home.expanduser().resolve()
+    config, written = ensure_instance_config(home)
+    if written:
+        _progress(f"wrote {config} (one warehouse run at a time)")
     os.environ["DAGSTER_HOME"] = str(home)
     dagster = Path(sys.executable).with_name("dagster")
     argv = [
@@ -206,6 +283,26 @@ def cmd_ui(args: argparse.Namespace) -> int:
     _progress(f"starting the Dagster UI at http://{args.host}:{args.port} (state in {home})")
     os.execvp(argv[0], argv)
     return 0  # not reached
+
+
+# --- bench --------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from orchestration.bench.harness import BenchError, command_line, markdown, run_benchmark
+
+    try:
+        result = run_benchmark(
+            args.scale,
+            seed=args.seed,
+            out_dir=args.out,
+            keep=args.keep,
+            command=command_line(sys.argv[1:]),
+        )
+    except BenchError as exc:
+        raise CliError(str(exc)) from exc
+    print(markdown(result), end="")
+    return 0
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -240,6 +337,35 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="render a month's scorecard PDF from the warehouse")
+    report.add_argument(
+        "--month", type=_parse_month, help="YYYY-MM (default: the latest complete month)"
+    )
+    report.add_argument(
+        "--warehouse",
+        type=Path,
+        help="the DuckDB warehouse; its published copy is read (default: KPI_WAREHOUSE_PATH)",
+    )
+    report.add_argument(
+        "--out", type=Path, help="the archive folder (default: KPI_REPORTS_DIR or var/reports)"
+    )
+    report.add_argument("--owner", help="only the KPIs of this owner, e.g. 'VP Sales'")
+    report.add_argument("--email", action="store_true", help="email the PDF (KPI_SMTP_* settings)")
+    report.set_defaults(func=cmd_report)
+
+    bench = sub.add_parser(
+        "bench", help="time the whole pipeline at a scale against a hand-written DuckDB floor"
+    )
+    bench.add_argument("--scale", type=float, default=1.0, help="1 is about 50,000 orders")
+    bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument(
+        "--out", type=Path, help="where bench-scale<N>.json and .md go (default: var/bench)"
+    )
+    bench.add_argument(
+        "--keep", action="store_true", help="keep the landing data, warehouse and logs"
+    )
+    bench.set_defaults(func=cmd_bench)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on loopback")
     ui.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,91 @@
+"""The benchmark harness at a tiny scale, through the real command line.
+
+This proves the harness works end to end (every stage measured, the floor computed and
+compared with the pipeline); it asserts no timing, since CI machines vary too much.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+STAGES = (
+    "generate",
+    "startup",
+    "extract",
+    "quality",
+    "dbt",
+    "publish",
+    "other",
+    "pipeline",
+    "scorecard",
+    "render",
+    "end_to_end",
+    "floor",
+)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "bench", "--scale", "0.02", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out, result
+
+
+def test_every_stage_has_a_non_negative_time(bench):
+    out, _ = bench
+    report = json.loads((out / "bench-scale0.02.json").read_text())
+    for stage in STAGES:
+        seconds = report["stages"][stage]["seconds"]
+        assert isinstance(seconds, (int, float)) and seconds >= 0, stage
+    pipeline_parts = ("startup", "extract", "quality", "dbt", "publish", "other")
+    total = sum(report["stages"][s]["seconds"] for s in pipeline_parts)
+    assert total == pytest.approx(report["stages"]["pipeline"]["seconds"], abs=0.05)
+    assert report["peak_rss_mib"] > 0
+    assert report["ratios"]["end_to_end_to_floor"] > 0
+    assert {s["stage"] for s in report["steps"]} >= {"extract", "quality", "dbt", "publish"}
+
+
+def test_the_floor_covers_every_kpi_and_month_and_agrees_with_the_pipeline(bench):
+    out, _ = bench
+    report = json.loads((out / "bench-scale0.02.json").read_text())
+    floor = report["floor"]
+    assert floor["kpis"] == 16
+    assert floor["rows"] == 16 * floor["months"] and floor["months"] > 0
+    agreement = floor["agreement"]
+    assert agreement["compared"] == floor["rows"]
+    assert 0 <= agreement["agree"] <= agreement["compared"]
+    assert agreement["agree"] + agreement["differences_total"] == agreement["compared"]
+
+
+def test_the_run_is_recorded_with_its_machine_and_command(bench):
+    out, _ = bench
+    report = json.loads((out / "bench-scale0.02.json").read_text())
+    assert report["command"].startswith("kpi-warehouse bench --scale 0.02")
+    assert report["machine"]["cores"] >= 1 and report["machine"]["memory_gib"] > 0
+    assert report["commit"] and report["date"]
+    assert {"python", "duckdb", "dbt-core", "dagster"} <= report["versions"].keys()
+    assert {t["target"] for t in report["targets"]} and all(
+        t["met"] in (True, False, None) for t in report["targets"]
+    )
+
+
+def test_markdown_is_written_and_printed(bench):
+    out, result = bench
+    markdown = (out / "bench-scale0.02.md").read_text()
+    assert "| stage | wall s | share of end to end | peak RSS MiB |" in markdown
+    assert "floor agreement:" in markdown
+    assert markdown.strip() in result.stdout
+    # Without --keep, only the results stay behind.
+    assert not (out / "work-scale0.02").exists()
