@@ -8,6 +8,7 @@ different files. Secrets never live here; they are read where they are used.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,23 @@ def sources_from_env() -> dict[str, str]:
             raise ValueError(f"{name} is {kind!r}; it must be one of {', '.join(SOURCE_KINDS)}.")
         sources[system] = kind
     return sources
+
+
+# DuckDB's memory for the pipeline's own work (extract, dbt); it spills to disk beyond it.
+# DuckDB's default, 80% of RAM, lets a large load take the machine; the benchmark
+# (BENCHMARKS.md) measured no slowdown at this limit up to scale 100.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def duckdb_memory_limit() -> str:
+    """``KPI_DUCKDB_MEMORY_LIMIT`` (e.g. ``4GB``), checked, or the default."""
+    value = (os.environ.get("KPI_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if not _MEMORY_LIMIT.match(value):
+        raise ValueError(
+            f"KPI_DUCKDB_MEMORY_LIMIT is {value!r}; give an amount such as 1GB or 512MB."
+        )
+    return value
 
 
 def published_path_for(warehouse: Path) -> Path:

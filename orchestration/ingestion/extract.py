@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.contract import ENTITIES, Column, Entity
+from orchestration.settings import duckdb_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -560,6 +561,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
+    con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
     return con
 
 

@@ -6,9 +6,11 @@ edit here. Sources map onto the extract assets' keys, which wires lineage from e
 KPI back to the landing entities it reads.
 """
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -84,8 +86,19 @@ def kpi_dbt_models(
     args = ["build", "--exclude-resource-type", "unit_test"]
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
-    invocation = dbt.cli(args, context=context)
+    invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
     yield from invocation.stream()
+
+
+def _target_path(warehouse_path: str) -> Path:
+    """One dbt target folder per warehouse, reused by its runs.
+
+    dbt's partial parse is only valid for the profile it was made with, and the profile
+    holds the warehouse path; a fresh folder per run (dagster-dbt's default) made every
+    run parse the whole project again, and left a folder behind each time.
+    """
+    digest = hashlib.sha256(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
+    return Path("target") / f"warehouse-{digest}"
 
 
 defs = dg.Definitions(
