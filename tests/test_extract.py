@@ -1219,3 +1219,22 @@ def test_staging_keeps_one_row_per_key_in_contract_order(tmp_path):
         ("high", Decimal("8"), Decimal("48"), "2026-10-31.parquet"),
         ("urgent", Decimal("1"), Decimal("8"), "2026-10-30.csv"),
     ]
+
+
+def test_warehouse_connections_bound_duckdb_memory(tmp_path, monkeypatch):
+    def limit(con) -> str:
+        return con.execute("select current_setting('memory_limit')").fetchone()[0]
+
+    con = connect(tmp_path / "default.duckdb")
+    assert limit(con) == "953.6 MiB"  # the 1GB default (DuckDB reports binary units)
+    con.close()
+
+    monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", "2GB")
+    con = connect(tmp_path / "configured.duckdb")
+    assert limit(con) == "1.8 GiB"
+    con.close()
+
+    monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="KPI_DUCKDB_MEMORY_LIMIT is 'lots'"):
+        connect(tmp_path / "bad.duckdb")
+    assert not (tmp_path / "bad.duckdb").exists()

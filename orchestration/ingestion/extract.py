@@ -558,10 +558,11 @@ def _quarantined(con: duckdb.DuckDBPyConnection, entity: Entity) -> int:
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A warehouse connection with the session settings the pipeline relies on."""
+    memory_limit = duckdb_memory_limit()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
-    con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
+    con.execute(f"set memory_limit = '{memory_limit}'")
     return con
 
 
