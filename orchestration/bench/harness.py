@@ -397,12 +397,14 @@ def _targets(result: dict) -> list[dict]:
     """The issue's targets. One set for a scale is judged only at that scale; at another
     its value is still shown, for the trend."""
     stages = result["stages"]
-    peak = result["peak_rss_mib"]
+    # The target is the warehouse's own footprint: the floor's in-memory DuckDB is the
+    # yardstick, not part of the product.
+    peak = stages["end_to_end"]["peak_rss_mib"]
     rows = []
     for name, scale, value, limit, unit in (
         ("end to end incl. the scorecard", 1, stages["end_to_end"]["seconds"], 45.0, "s"),
         ("end to end / floor", 100, result["ratios"]["end_to_end_to_floor"], 3.0, "×"),
-        ("peak memory (process tree)", 100, peak / 1024 if peak else None, 2.0, "GiB"),
+        ("peak memory, end to end (process tree)", 100, peak / 1024 if peak else None, 2.0, "GiB"),
         ("one monthly scorecard render", None, stages["render"]["seconds"], 3.0, "s"),
         ("quality checks / end to end", None, result["ratios"]["quality_share"], 0.15, "share"),
     ):
@@ -639,7 +641,9 @@ def markdown(result: dict) -> str:
         f"pipeline / floor: **{ratios['pipeline_to_floor']:.1f}×**; "
         f"quality share of end to end: **{ratios['quality_share']:.1%}**",
         "- other: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in other.items()),
-        f"- peak memory (process tree, any phase): {_fmt(result['peak_rss_mib'], 0)} MiB",
+        "- peak memory (process tree): end to end "
+        f"{_fmt(result['stages']['end_to_end']['peak_rss_mib'], 0)} MiB, any phase with the "
+        f"floor {_fmt(result['peak_rss_mib'], 0)} MiB",
         f"- floor: {floor['rows']} rows ({floor['kpis']} KPIs × {floor['months']} months), "
         f"query {floor['query_seconds']:.2f} s inside its process",
         f"- floor agreement: {agreement['agree']} of {agreement['compared']} KPI-months "
