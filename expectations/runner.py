@@ -22,17 +22,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import duckdb
-import great_expectations as gx
 import pyarrow as pa
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
-from great_expectations.data_context.types.resource_identifiers import (
-    ExpectationSuiteIdentifier,
-)
 
-from expectations import gx_duckdb  # noqa: F401  (registers the datasource type)
 from expectations.rules import MARKS_DAYS, Rule
-from expectations.suites import build_suites, suite_name
+
+# Great Expectations is imported where a validation runs, not here: importing it takes
+# seconds, and this module is loaded with the Dagster definitions (the UI's code server,
+# every schedule and sensor evaluation) that never validate.
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +89,9 @@ def _filesystem(gx_dir: Path, base: str) -> dict:
 
 def build_context(gx_dir: Path):
     """An ephemeral GX context whose results and Data Docs are files under ``gx_dir``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
+
     gx_dir = Path(gx_dir)
     gx_dir.mkdir(parents=True, exist_ok=True)
     in_memory = {"class_name": "InMemoryStoreBackend"}
@@ -175,6 +174,15 @@ def validate(
     memory_limit: str | None = None,
 ) -> ValidationRun:
     """Validate ``rules`` against the DuckDB file ``warehouse`` with one GX checkpoint."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    from expectations import gx_duckdb  # noqa: F401  (registers the datasource type)
+    from expectations.suites import build_suites, suite_name
+
     started = time.monotonic()
     gx_dir = Path(gx_dir)
     context = build_context(gx_dir)
