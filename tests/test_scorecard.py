@@ -26,6 +26,7 @@ import pytest
 
 from orchestration.settings import published_path_for
 from reports.formatting import decimals_for, format_difference, format_value
+from tests.tls_helpers import self_signed_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -610,7 +611,7 @@ def test_starttls_delivery_verifies_the_server_certificate(rendered, tmp_path):
     from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
 
     archived, scorecard, result, _ = rendered
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     inbox = _Inbox()
@@ -645,45 +646,6 @@ def test_starttls_delivery_verifies_the_server_certificate(rendered, tmp_path):
     finally:
         controller.stop()
     _check_delivery(inbox, archived, scorecard)
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def test_credentials_are_never_sent_in_clear_to_a_remote_host():
