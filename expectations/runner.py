@@ -281,6 +281,8 @@ def collect_marks(
             log.warning("rule %s on %s: %s", outcome.rule.name, outcome.rule.suite, exc)
             # A rule that cannot say which periods it concerns marks the latest ones.
             rows = [(as_of, 0, None)] if as_of and outcome.rule.marks == MARKS_DAYS else []
+        # Every unexpected row, where GX's result holds a bounded sample.
+        outcome.unexpected = len(rows)
         if outcome.rule.marks == MARKS_DAYS:
             outcome.marks = [(r[0],) for r in rows]
             outcome.records = sum(r[1] or 0 for r in rows)

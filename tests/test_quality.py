@@ -432,3 +432,43 @@ def test_buffered_datasource_computes_every_metric_in_duckdb_and_frees_the_file(
         text=True,
     )
     assert write.returncode == 0, write.stderr
+
+
+def test_each_rule_query_runs_once_and_marks_count_every_row(numbers, tmp_path, monkeypatch):
+    """GX's stock expectation queries twice (rows, then count); the rules' one does not."""
+    from expectations import gx_duckdb
+    from expectations.rules import Rule
+
+    marker = "v between 90 and 99"
+    rule = Rule(
+        suite="sales.orders",
+        table="t",
+        name="large_values",
+        kind="test",
+        severity="warn",
+        description="No value above 89.",
+        summary="{records} records on {days}",
+        # 300 unexpected rows: more than GX keeps in its sample of them.
+        sql="select date '2025-01-01' + cast(id // 100 % 300 as integer) as day, "
+        "count(*) as records, min(cast(id as varchar)) as example "
+        f"from {{batch}} where {marker} group by 1",
+    )
+    executed: list[str] = []
+    run_query = gx_duckdb.BufferedDuckDBExecutionEngine.execute_query
+
+    def counting(self, query):
+        executed.append(str(query))
+        return run_query(self, query)
+
+    monkeypatch.setattr(gx_duckdb.BufferedDuckDBExecutionEngine, "execute_query", counting)
+    run = validate(numbers, [rule], tmp_path / "gx", run_name="once")
+    assert sum(marker in q for q in executed) == 1
+    (outcome,) = run.outcomes
+    assert not outcome.passed and outcome.error is None
+
+    con = duckdb.connect(str(numbers), read_only=True)
+    collect_marks(con, run.outcomes)
+    con.close()
+    assert outcome.unexpected == 300 and len(outcome.marks) == 300
+    assert outcome.records == 100_000
+    assert outcome.sentence == "100,000 records on 300 days"
