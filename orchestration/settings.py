@@ -81,6 +81,9 @@ class Settings:
     gx_dir: Path = DEFAULT_GX_DIR
     # Severities and thresholds of the data-quality rules (expectations/quality.yml).
     quality_config: Path = DEFAULT_QUALITY_CONFIG
+    # A dropped delivery file that changed more recently than this is watched until it
+    # has not (or left for the next run): an export job may still be writing it.
+    delivery_quiet_seconds: float = 2.0
 
     def pulls(self, system: str) -> bool:
         """Whether a connector fills the system's landing folders (see connectors/)."""
@@ -102,4 +105,5 @@ class Settings:
             sources=sources_from_env(),
             gx_dir=_env_path("KPI_GX_DIR", DEFAULT_GX_DIR),
             quality_config=_env_path("KPI_QUALITY_CONFIG", DEFAULT_QUALITY_CONFIG),
+            delivery_quiet_seconds=float(os.environ.get("KPI_DELIVERY_QUIET_SECONDS", "2")),
         )

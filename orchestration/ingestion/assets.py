@@ -30,6 +30,7 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
     key = raw_asset_key(entity.system, entity.name)
     min_rows = settings.broken_delivery_min_rows
     max_share = settings.broken_delivery_invalid_share
+    quiet_seconds = settings.delivery_quiet_seconds
 
     @dg.asset(
         key=key,
@@ -79,7 +80,13 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
             ensure_schema(con)
             try:
                 result = extract_entity(
-                    con, entity, landing.root, run_id=context.run_id, progress=context.log.info
+                    con,
+                    entity,
+                    landing.root,
+                    run_id=context.run_id,
+                    progress=context.log.info,
+                    # A connector's files are complete before this step starts.
+                    quiet_seconds=0 if settings.pulls(entity.system) else quiet_seconds,
                 )
             except DeliveryError as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from exc

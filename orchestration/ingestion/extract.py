@@ -14,10 +14,15 @@ delivered = loaded + quarantined per file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,14 @@ from orchestration.settings import duckdb_memory_limit
 log = logging.getLogger(__name__)
 
 DELIVERY_SUFFIXES = (".csv", ".parquet")
+# The longest CSV record (all its physical lines) a delivery may hold. DuckDB's default
+# (2 MB) turns a legitimate long text field into a rejected line; its reader also drops
+# records longer than its buffer without a trace, so the buffer is twice this limit and
+# longer records are caught before DuckDB sees the file (``_longest_csv_record``).
+MAX_CSV_RECORD_BYTES = 16 << 20
+CSV_BUFFER_BYTES = 2 * MAX_CSV_RECORD_BYTES
+# DuckDB reads a path with these characters as a glob: ``a[1].csv`` would read ``a1.csv``.
+_GLOB_CHARACTERS = frozenset("*?[")
 METADATA_COLUMNS = (
     ("_extra", "JSON"),
     ("_delivery_file", "VARCHAR"),
@@ -144,26 +157,96 @@ def list_deliveries(landing_dir: Path, entity: Entity) -> list[Path]:
     """The entity's delivery files in the order they apply: byte order of their names.
 
     Names starting with ``.`` or ``_`` are housekeeping (editor files, ``_SUCCESS``
-    markers of export jobs) and not deliveries.
+    markers of export jobs) and not deliveries. A delivery must be a regular file inside
+    the landing directory: a symbolic link that leads out of it (or nowhere), a pipe or a
+    device is refused rather than read.
     """
     folder = landing_dir / entity.system / entity.name
     if not folder.is_dir():
         return []
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
-    for p in files:
+    root = landing_dir.resolve()
+    files = []
+    # Byte order of the names as stored; a name that is not UTF-8 must not crash the sort.
+    for p in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
+        if p.name.startswith((".", "_")) or p.is_dir():
+            continue
+        try:
+            p.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DeliveryError(
+                f"Delivery file {os.fsencode(p)!r} of {entity.qualified_name} has a name "
+                "that is not valid UTF-8; rename it."
+            ) from None
+        if p.is_symlink():
+            target = p.resolve()
+            if not target.exists():
+                raise DeliveryError(
+                    f"Delivery file {p} of {entity.qualified_name} is a symbolic link to "
+                    f"{target}, which does not exist."
+                )
+            if not target.is_relative_to(root):
+                raise DeliveryError(
+                    f"Delivery file {p} of {entity.qualified_name} is a symbolic link to "
+                    f"{target}, outside the landing directory {root}; it is not read."
+                )
+        if not stat.S_ISREG(p.stat().st_mode):
+            raise DeliveryError(
+                f"Delivery file {p} of {entity.qualified_name} is not a regular file."
+            )
         if p.suffix.lower() not in DELIVERY_SUFFIXES:
             raise DeliveryError(
                 f"Delivery file {p} of {entity.qualified_name} is neither CSV nor Parquet."
             )
-    return sorted(files, key=lambda p: p.name.encode("utf-8"))
+        files.append(p)
+    return files
 
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DeliveryError(f"Delivery file {path} cannot be read ({exc.strerror}).") from exc
     return digest.hexdigest()
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """Size and modification time: what changes while a file is being written."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def settled_deliveries(paths: list[Path], quiet_seconds: float) -> tuple[list[Path], list[Path]]:
+    """Split deliveries into settled ones and ones still being written.
+
+    A file is settled once its size and modification time have not changed for
+    ``quiet_seconds``. A file that changed more recently is watched for at most five
+    times that long; if it keeps changing (an export job still writing it) it is left
+    for the next run. A modification time in the future counts as a change now.
+    """
+    if quiet_seconds <= 0 or not paths:
+        return list(paths), []
+    seen = {p: _signature(p) for p in paths}
+    wall, now = time.time(), time.monotonic()
+    changed = {p: now - max(0.0, wall - sig[1] / 1e9) if sig else now for p, sig in seen.items()}
+    deadline = now + 5 * quiet_seconds
+    while True:
+        now = time.monotonic()
+        busy = [p for p in paths if now - changed[p] < quiet_seconds]
+        if not busy or now >= deadline:
+            break
+        wait = min(quiet_seconds - (now - changed[p]) for p in busy)
+        time.sleep(max(0.05, min(wait, deadline - now)))
+        for p in busy:
+            sig = _signature(p)
+            if sig != seen[p] or sig is None:
+                seen[p], changed[p] = sig, time.monotonic()
+    return [p for p in paths if p not in busy], busy
 
 
 def read_header(path: Path) -> list[str]:
@@ -174,13 +257,34 @@ def read_header(path: Path) -> list[str]:
         try:
             return list(pq.read_schema(path).names)
         except Exception as exc:
-            raise DeliveryError(f"Delivery file {path} cannot be read as Parquet ({exc}).") from exc
+            raise DeliveryError(
+                f"Delivery file {path} cannot be read as Parquet ({_first_line(exc)})."
+            ) from exc
+    if path.stat().st_size == 0:
+        raise DeliveryError(f"Delivery file {path} is empty (0 bytes), without even a header.")
+    # Only the header must decode here: undecodable bytes further down belong to rows,
+    # which DuckDB rejects one by one (and we quarantine) instead of failing the file.
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             header = next(csv.reader(fh), None)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DeliveryError(f"Delivery file {path} cannot be read as UTF-8 CSV ({exc}).") from exc
-    return header or []
+    except csv.Error as exc:
+        raise DeliveryError(f"Delivery file {path} has an unreadable CSV header ({exc}).") from exc
+    header = header or []
+    for name in header:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DeliveryError(
+                f"Delivery file {path} cannot be read as UTF-8 CSV: its header is not UTF-8."
+            ) from None
+        if "\0" in name:
+            raise DeliveryError(f"Delivery file {path} has a NUL byte in its header.")
+    return header
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def match_columns(path: Path, entity: Entity, header: list[str]) -> dict[str, str]:
@@ -190,7 +294,14 @@ def match_columns(path: Path, entity: Entity, header: list[str]) -> dict[str, st
     """
     by_norm: dict[str, str] = {}
     for name in header:
-        by_norm.setdefault(name.strip().lower(), name)
+        norm = name.strip().lower()
+        # Two columns of one name: which one holds the value is anyone's guess.
+        if norm and norm in by_norm:
+            raise DeliveryError(
+                f"Delivery file {path} of {entity.qualified_name} has the column "
+                f"{name.strip()} more than once."
+            )
+        by_norm[norm] = name
     mapping = {c.name: by_norm[c.name] for c in entity.columns if c.name in by_norm}
     for column in entity.columns:
         if column.must_be_delivered and column.name not in mapping:
@@ -213,8 +324,63 @@ def _reader_sql(path: Path, header: list[str]) -> str:
     return (
         f"read_csv({sql_str(str(path))}, header=true, delim=',', quote='\"', escape='\"', "
         f"auto_detect=false, columns={{{columns}}}, store_rejects=true, "
-        "rejects_table='_csv_rejects', rejects_scan='_csv_reject_scans')"
+        "rejects_table='_csv_rejects', rejects_scan='_csv_reject_scans', "
+        f"max_line_size={MAX_CSV_RECORD_BYTES}, buffer_size={CSV_BUFFER_BYTES})"
     )
+
+
+@contextlib.contextmanager
+def _glob_free(path: Path) -> Iterator[Path]:
+    """A path to the same file that DuckDB cannot take for a glob pattern."""
+    if not _GLOB_CHARACTERS & set(str(path)):
+        yield path
+        return
+    # A link in a private temporary folder: the landing directory is only ever read.
+    with tempfile.TemporaryDirectory(prefix="kpi-delivery-") as tmp:
+        link = Path(tmp) / f"delivery{path.suffix.lower()}"
+        link.symlink_to(path.resolve())
+        yield link
+
+
+def _longest_csv_record(path: Path) -> int:
+    """The byte length of the file's longest CSV record (quoted line breaks included).
+
+    A record ends at a line break outside quotes; RFC 4180 quotes are doubled inside a
+    field, so the parity of the quotes seen so far tells whether a break is inside one.
+    """
+    import numpy as np
+
+    longest = 0
+    start = 0  # offset where the current record began
+    offset = 0
+    in_quotes = False
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            quotes = np.cumsum(data == 34) + int(in_quotes)
+            breaks = np.flatnonzero(((data == 10) | (data == 13)) & (quotes % 2 == 0))
+            if breaks.size:
+                ends = breaks + offset
+                longest = max(longest, int(ends[0]) - start, int(np.diff(ends).max(initial=0)))
+                start = int(ends[-1]) + 1
+            in_quotes = bool(quotes[-1] % 2) if data.size else in_quotes
+            offset += len(chunk)
+    return max(longest, offset - start)
+
+
+def _check_parquet_types(path: Path, entity: Entity, mapping: dict[str, str]) -> None:
+    """Refuse a contract column of a nested Parquet type: no contract type reads one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    for column, source in mapping.items():
+        type_ = schema.field(source).type
+        if pa.types.is_nested(type_):
+            raise DeliveryError(
+                f"Delivery file {path} of {entity.qualified_name} holds {column} as the "
+                f"nested Parquet type {type_}, not a {entity.column(column).type}."
+            )
 
 
 def _stage_file(
@@ -223,6 +389,16 @@ def _stage_file(
     """Append one file's rows, as text, to the temp table ``_batch``."""
     header = read_header(path)
     mapping = match_columns(path, entity, header)
+    if path.suffix.lower() == ".parquet":
+        _check_parquet_types(path, entity, mapping)
+    elif path.stat().st_size > MAX_CSV_RECORD_BYTES:
+        longest = _longest_csv_record(path)
+        if longest > MAX_CSV_RECORD_BYTES:
+            raise DeliveryError(
+                f"Delivery file {path} of {entity.qualified_name} has a CSV record of "
+                f"{longest / (1 << 20):.0f} MiB (an unclosed quote?); a record may have at "
+                f"most {MAX_CSV_RECORD_BYTES >> 20} MiB."
+            )
     mapped = set(mapping.values())
     extras = [h for h in header if h not in mapped and h.strip()]
     select = []
@@ -239,13 +415,14 @@ def _stage_file(
         select.append("cast(null as json) as _extra")
     select.append(f"{sql_str(delivery_name)} as _delivery_file")
     try:
-        reader = _reader_sql(path, header)
         if path.suffix.lower() == ".csv":
             # The rejects tables keep the lines of every earlier scan of the session;
             # without this, one file's bad lines would be counted again in the next.
             con.execute("drop table if exists _csv_rejects")
             con.execute("drop table if exists _csv_reject_scans")
-        con.execute(f"insert into _batch by name select {', '.join(select)} from {reader}")
+        with _glob_free(path) as readable:
+            reader = _reader_sql(readable, header)
+            con.execute(f"insert into _batch by name select {', '.join(select)} from {reader}")
         if path.suffix.lower() == ".csv":
             con.execute(
                 """
@@ -258,9 +435,8 @@ def _stage_file(
                 [delivery_name],
             )
     except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeliveryError(
-            f"Delivery file {path} of {entity.qualified_name} cannot be read ({first_line})."
+            f"Delivery file {path} of {entity.qualified_name} cannot be read ({_first_line(exc)})."
         ) from exc
 
 
@@ -347,6 +523,12 @@ def reason_expressions(entity: Entity) -> list[str]:
             )
     for rule in entity.rules:
         reasons.append(f"case when not coalesce(({rule.sql}), true) then {sql_str(rule.name)} end")
+    # A NUL is valid UTF-8 but no text: a sign of a corrupt line, and PostgreSQL refuses it.
+    for c in entity.columns:
+        reasons.append(
+            f"case when contains({text_column(c.name)}, chr(0)) "
+            f"then '{c.name} contains a NUL character' end"
+        )
     return reasons
 
 
@@ -386,11 +568,13 @@ def extract_entity(
     landing_dir: Path,
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    quiet_seconds: float = 0.0,
 ) -> ExtractResult:
     """Bring ``raw_<system>.<entity>`` in line with the entity's deliveries.
 
     All or nothing: the work runs in one transaction, so a delivery that cannot be read
-    leaves the warehouse as it was and raises ``DeliveryError``.
+    leaves the warehouse as it was and raises ``DeliveryError``. A delivery still being
+    written (see ``settled_deliveries``) is left as it was loaded before, if at all.
     """
     landing_dir = Path(landing_dir)
     result = ExtractResult(entity)
@@ -401,7 +585,15 @@ def extract_entity(
             f"{entity.qualified_name}: no delivery files under "
             f"{landing_dir / entity.system / entity.name}; the entity is empty."
         )
+    deliveries, busy = settled_deliveries(deliveries, quiet_seconds)
+    for path in busy:
+        result.warnings.append(
+            f"Delivery file {path} of {entity.qualified_name} is still being written (it "
+            f"changed within the last {quiet_seconds:g} s); it is left for the next run."
+        )
+    busy_names = {path.name for path in busy}
 
+    signatures = {path.name: _signature(path) for path in deliveries}
     current = {(path.name): (path, file_sha256(path)) for path in deliveries}
     loaded = dict(
         con.execute(
@@ -410,7 +602,11 @@ def extract_entity(
             [entity.system, entity.name],
         ).fetchall()
     )
-    to_unload = [name for name, sha in loaded.items() if current.get(name, (None, None))[1] != sha]
+    to_unload = [
+        name
+        for name, sha in loaded.items()
+        if name not in busy_names and current.get(name, (None, None))[1] != sha
+    ]
     to_load = [name for name, (_, sha) in current.items() if loaded.get(name) != sha]
     to_load.sort(key=lambda n: n.encode("utf-8"))
 
@@ -433,6 +629,11 @@ def extract_entity(
                         f"{entity.qualified_name}: reading delivery {i}/{len(to_load)} ({name})"
                     )
                 _stage_file(con, entity, path, name)
+                if _signature(path) != signatures[name]:
+                    raise DeliveryError(
+                        f"Delivery file {path} of {entity.qualified_name} changed while it "
+                        "was being read; it is still being written."
+                    )
             _validate_batch(con, entity)
             result.files_loaded = _store(con, entity, {n: current[n] for n in to_load}, run_id)
             con.execute(
