@@ -89,6 +89,8 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
                     quiet_seconds=0 if settings.pulls(entity.system) else quiet_seconds,
                 )
             except DeliveryError as exc:
+                # The run's summary names only the first failed step; the log names each.
+                context.log.error(str(exc))
                 raise dg.Failure(description=str(exc), allow_retries=False) from exc
             files = con.execute(
                 "select delivery_file, rows_delivered, rows_loaded, rows_quarantined "

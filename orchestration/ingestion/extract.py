@@ -299,7 +299,7 @@ def match_columns(path: Path, entity: Entity, header: list[str]) -> dict[str, st
         if norm and norm in by_norm:
             raise DeliveryError(
                 f"Delivery file {path} of {entity.qualified_name} has the column "
-                f"{name.strip()} more than once."
+                f"{by_norm[norm].strip()} more than once (names match ignoring case)."
             )
         by_norm[norm] = name
     mapping = {c.name: by_norm[c.name] for c in entity.columns if c.name in by_norm}
