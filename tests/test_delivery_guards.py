@@ -119,16 +119,18 @@ def test_a_file_being_rewritten_keeps_its_earlier_load_until_it_settles(wh):
     path = wh.write(Q, "2026-10-30.csv", rows_of(Q, {}))
     wh.write(Q, "2026-10-29.csv", rows_of(Q, {"account_id": "A0"}))
     load(wh)
-    stop = threading.Event()
+    stop, writing = threading.Event(), threading.Event()
 
     def rewrite() -> None:
         rows = 0
         while not stop.wait(0.05):
             rows += 1
             path.write_text(rows_of(Q, *({"account_id": f"N{i}"} for i in range(rows))))
+            writing.set()
 
     writer = threading.Thread(target=rewrite, daemon=True)
     writer.start()
+    assert writing.wait(5)
     try:
         result = load(wh, quiet_seconds=0.3)
     finally:
@@ -161,3 +163,16 @@ def test_a_record_longer_than_16_mib_fails_the_file(wh):
 
     with pytest.raises(DeliveryError, match=r"record of 17 MiB.*at most 16 MiB"):
         load(wh)
+
+
+def test_the_delivery_sensor_fingerprints_a_name_that_is_not_utf8(wh):
+    from orchestration.operations.sensors import landing_fingerprint
+
+    wh.write(Q, "2026-10-30.csv", rows_of(Q, {}))
+    before = landing_fingerprint(wh.landing)
+    Path(os.fsdecode(os.fsencode(wh.folder(Q)) + b"/caf\xe9.csv")).write_text("x")
+
+    after = landing_fingerprint(wh.landing)
+
+    assert (before.files, after.files) == (1, 2)
+    assert after.digest != before.digest

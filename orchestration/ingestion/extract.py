@@ -269,6 +269,8 @@ def read_header(path: Path) -> list[str]:
             header = next(csv.reader(fh), None)
     except csv.Error as exc:
         raise DeliveryError(f"Delivery file {path} has an unreadable CSV header ({exc}).") from exc
+    except OSError as exc:
+        raise DeliveryError(f"Delivery file {path} cannot be read ({exc.strerror}).") from exc
     header = header or []
     for name in header:
         try:

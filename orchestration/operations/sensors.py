@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +42,16 @@ def landing_fingerprint(root: Path) -> LandingFingerprint:
         folder = root / entity.system / entity.name
         if not folder.is_dir():
             continue
-        for path in sorted(folder.iterdir(), key=lambda p: p.name.encode("utf-8")):
+        # Raw bytes of the names: one that is not UTF-8 must not crash the sensor (the
+        # run then names the file).
+        for path in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
             if path.name.startswith((".", "_")) or not path.is_file():
                 continue
             st = path.stat()
             digest.update(
-                f"{entity.system}/{entity.name}/{path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+                f"{entity.system}/{entity.name}/".encode()
+                + os.fsencode(path.name)
+                + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
             )
             files += 1
             newest = max(newest, st.st_mtime)
