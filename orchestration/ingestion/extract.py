@@ -359,13 +359,16 @@ def _longest_csv_record(path: Path) -> int:
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             data = np.frombuffer(chunk, dtype=np.uint8)
-            quotes = np.cumsum(data == 34) + int(in_quotes)
-            breaks = np.flatnonzero(((data == 10) | (data == 13)) & (quotes % 2 == 0))
-            if breaks.size:
-                ends = breaks + offset
+            quotes = np.flatnonzero(data == 34)
+            breaks = np.flatnonzero((data == 10) | (data == 13))
+            # A break is outside quotes when the quotes before it, and any still open
+            # from earlier chunks, are even in number.
+            outside = (np.searchsorted(quotes, breaks) + int(in_quotes)) % 2 == 0
+            ends = breaks[outside] + offset
+            if ends.size:
                 longest = max(longest, int(ends[0]) - start, int(np.diff(ends).max(initial=0)))
                 start = int(ends[-1]) + 1
-            in_quotes = bool(quotes[-1] % 2) if data.size else in_quotes
+            in_quotes = (quotes.size + int(in_quotes)) % 2 == 1
             offset += len(chunk)
     return max(longest, offset - start)
 
@@ -542,6 +545,24 @@ def _validate_batch(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
     )
     record = ", ".join(f"{sql_str(c.name)}, {text_column(c.name)}" for c in entity.columns)
     reasons = ",\n".join(reason_expressions(entity))
+    files = [
+        f
+        for (f,) in con.execute("select distinct _delivery_file from _batch order by 1").fetchall()
+    ]
+    try:
+        _create_checked(con, text_cols, typed_cols, record, reasons)
+    except duckdb.OutOfMemoryException as exc:
+        # Each long text value is copied several times while it is checked.
+        raise DeliveryError(
+            f"Delivery file(s) {', '.join(files)} of {entity.qualified_name} do not fit in "
+            f"DuckDB's memory while being checked (long text values?); raise "
+            f"KPI_DUCKDB_MEMORY_LIMIT ({_first_line(exc)})."
+        ) from exc
+
+
+def _create_checked(
+    con: duckdb.DuckDBPyConnection, text_cols: str, typed_cols: str, record: str, reasons: str
+) -> None:
     con.execute(
         f"""
         create or replace temp table _checked as
