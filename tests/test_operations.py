@@ -54,9 +54,13 @@ from tests.tls_helpers import self_signed_certificate
 
 CHANNEL_ENV = (
     "KPI_ALERT_WEBHOOK_URL",
+    "KPI_ALERT_WEBHOOK_FORMAT",
     "KPI_SMTP_HOST",
     "KPI_SMTP_PORT",
     "KPI_SMTP_STARTTLS",
+    "KPI_SMTP_SSL",
+    "KPI_SMTP_CA_FILE",
+    "KPI_SMTP_TIMEOUT",
     "KPI_SMTP_USER",
     "KPI_SMTP_PASSWORD",
     "KPI_SMTP_FROM",
@@ -141,6 +145,8 @@ def channels(monkeypatch, receiver, mailbox):
     monkeypatch.setenv("KPI_ALERT_WEBHOOK_URL", receiver.url)
     monkeypatch.setenv("KPI_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("KPI_SMTP_PORT", str(mailbox.port))
+    # A relay without TLS and without a login: allowed only when switched off explicitly.
+    monkeypatch.setenv("KPI_SMTP_STARTTLS", "false")
     monkeypatch.setenv("KPI_SMTP_FROM", "kpi-warehouse@example.test")
     monkeypatch.setenv("KPI_ALERT_RECIPIENTS", "ceo@example.test, vp-sales@example.test")
     return receiver, mailbox
@@ -491,10 +497,11 @@ def test_email_over_starttls_with_login(tmp_path, rules_file, monkeypatch, caplo
     try:
         for name in CHANNEL_ENV:
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        # The alert sender honours the private CA like the scorecard does.
+        monkeypatch.setenv("KPI_SMTP_CA_FILE", str(cert))
         monkeypatch.setenv("KPI_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("KPI_SMTP_PORT", str(controller.port))
-        monkeypatch.setenv("KPI_SMTP_STARTTLS", "true")
+        monkeypatch.setenv("KPI_SMTP_FROM", "alerts@example.test")
         monkeypatch.setenv("KPI_SMTP_USER", "alerts")
         monkeypatch.setenv("KPI_SMTP_PASSWORD", "wrong")
         monkeypatch.setenv("KPI_ALERT_RECIPIENTS", "ops@example.test")
