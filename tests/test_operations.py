@@ -530,6 +530,33 @@ def test_email_over_starttls_with_login(tmp_path, rules_file, monkeypatch, caplo
         controller.stop()
 
 
+def test_alert_mail_is_not_sent_to_a_server_without_starttls_when_a_login_is_set(
+    tmp_path, rules_file, monkeypatch
+):
+    from tests import smtp_helpers
+
+    for name in CHANNEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write_warehouse(warehouse, complete_months=RAISED_AT)
+    with smtp_helpers.smtp_server(tmp_path, mode="plain") as (port, inbox, _):
+        monkeypatch.setenv("KPI_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("KPI_SMTP_PORT", str(port))
+        monkeypatch.setenv("KPI_SMTP_USER", smtp_helpers.USER)
+        monkeypatch.setenv("KPI_SMTP_PASSWORD", smtp_helpers.PASSWORD)
+        monkeypatch.setenv("KPI_SMTP_FROM", "alerts@example.test")
+        monkeypatch.setenv("KPI_ALERT_RECIPIENTS", "ops@example.test")
+        result = _materialize(warehouse, rules_file, 1)
+    assert result.success, "a refused channel must not fail the published run"
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.description == (
+        f"email: The SMTP server 127.0.0.1:{port} does not offer STARTTLS, so the credentials "
+        "were not sent over an unencrypted connection; 2 notifications wait for the next run"
+    )
+    assert inbox.verbs == ["EHLO"] and inbox.logins == [] and inbox.messages == []
+
+
 # --- a failed run notifies ----------------------------------------------------------------
 
 
