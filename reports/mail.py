@@ -30,8 +30,8 @@ import logging
 import os
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import getaddresses
 
@@ -131,9 +131,6 @@ class SmtpSettings:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def with_recipients(self, recipients: Sequence[str]) -> SmtpSettings:
-        return replace(self, recipients=tuple(recipients))
-
     def check(self) -> None:
         """Refuse settings that cannot work or would expose the credentials."""
         if not self.sender or "@" not in self.sender:
@@ -149,7 +146,7 @@ class SmtpSettings:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
 
 
 def _login(client: smtplib.SMTP, settings: SmtpSettings) -> None:
