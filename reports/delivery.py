@@ -1,113 +1,25 @@
-"""Email delivery of a scorecard over SMTP, configured from the environment.
+"""Email delivery of a scorecard, through the one SMTP client in ``reports.mail``.
 
-| variable | meaning |
-| --- | --- |
-| ``KPI_SMTP_HOST`` | the SMTP server; unset means email is not configured |
-| ``KPI_SMTP_PORT`` | default 587 (465 with ``KPI_SMTP_SSL``) |
-| ``KPI_SMTP_STARTTLS`` | ``true`` (default) or ``false`` for a trusted local relay |
-| ``KPI_SMTP_SSL`` | ``true`` for implicit TLS (port 465) instead of STARTTLS |
-| ``KPI_SMTP_USER`` / ``KPI_SMTP_PASSWORD`` | credentials, if the server wants them |
-| ``KPI_SMTP_FROM`` | the sender address (default ``KPI_SMTP_USER``) |
-| ``KPI_REPORT_RECIPIENTS`` | comma-separated recipients |
-| ``KPI_SMTP_CA_FILE`` | a CA bundle for a server with a private certificate |
-
-The password is held out of ``repr`` and never logged; credentials are refused over a
-connection that is neither encrypted nor on this machine.
+The SMTP settings (``KPI_SMTP_*``) and the rules for credentials are documented there;
+the scorecard goes to ``KPI_REPORT_RECIPIENTS`` (comma-separated).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import smtplib
-import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from reports.mail import MailError, SmtpSettings, send
 
 if TYPE_CHECKING:
     from reports.scorecard import Scorecard
 
-LOGGER = logging.getLogger(__name__)
+# The name callers have always caught; the same class as ``MailError``.
+DeliveryError = MailError
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-
-
-class DeliveryError(Exception):
-    """The scorecard could not be emailed; the message says why in one sentence."""
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = (env.get(name) or "").strip().lower()
-    if not value:
-        return default
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise DeliveryError(f"{name} must be true or false, not '{value}'.")
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    starttls: bool
-    use_ssl: bool
-    user: str | None
-    password: str | None = field(repr=False)
-    sender: str
-    recipients: tuple[str, ...]
-    ca_file: str | None = None
-    timeout: float = 30.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings | None:
-        """The settings, or None when ``KPI_SMTP_HOST`` is not set."""
-        env = os.environ if env is None else env
-        host = (env.get("KPI_SMTP_HOST") or "").strip()
-        if not host:
-            return None
-        use_ssl = _flag(env, "KPI_SMTP_SSL", False)
-        try:
-            port = int(env.get("KPI_SMTP_PORT") or (465 if use_ssl else 587))
-        except ValueError:
-            raise DeliveryError("KPI_SMTP_PORT must be a port number.") from None
-        user = (env.get("KPI_SMTP_USER") or "").strip() or None
-        sender = (env.get("KPI_SMTP_FROM") or "").strip() or user or ""
-        recipients = tuple(
-            address
-            for _, address in getaddresses([env.get("KPI_REPORT_RECIPIENTS") or ""])
-            if address and "@" in address
-        )
-        return cls(
-            host=host,
-            port=port,
-            starttls=_flag(env, "KPI_SMTP_STARTTLS", not use_ssl) and not use_ssl,
-            use_ssl=use_ssl,
-            user=user,
-            password=env.get("KPI_SMTP_PASSWORD") or None,
-            sender=sender,
-            recipients=recipients,
-            ca_file=(env.get("KPI_SMTP_CA_FILE") or "").strip() or None,
-        )
-
-    def check(self) -> None:
-        if not self.sender or "@" not in self.sender:
-            raise DeliveryError("Set KPI_SMTP_FROM to the sender's email address.")
-        if not self.recipients:
-            raise DeliveryError("Set KPI_REPORT_RECIPIENTS to at least one email address.")
-        encrypted = self.starttls or self.use_ssl
-        if self.user and not encrypted and self.host not in _LOOPBACK:
-            raise DeliveryError(
-                f"Refusing to send SMTP credentials to {self.host} without encryption; "
-                "enable KPI_SMTP_STARTTLS or KPI_SMTP_SSL."
-            )
+__all__ = ["DeliveryError", "SmtpSettings", "build_message", "send_message", "send_scorecard"]
 
 
 def _one_line(text: str) -> str:
@@ -183,47 +95,7 @@ def build_message(
 
 
 def send_message(message: EmailMessage, settings: SmtpSettings) -> None:
-    settings.check()
-    context = ssl.create_default_context(cafile=settings.ca_file)
-    where = f"{settings.host}:{settings.port}"
-    try:
-        if settings.use_ssl:
-            client = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout, context=context
-            )
-        else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-        with client:
-            client.ehlo()
-            if settings.starttls:
-                if not client.has_extn("starttls"):
-                    raise DeliveryError(
-                        f"The SMTP server {where} does not offer STARTTLS; set "
-                        "KPI_SMTP_STARTTLS=false only for a trusted local relay."
-                    )
-                client.starttls(context=context)
-                client.ehlo()
-            if settings.user:
-                client.login(settings.user, settings.password or "")
-            refused = client.send_message(message, settings.sender, list(settings.recipients))
-    except DeliveryError:
-        raise
-    except smtplib.SMTPAuthenticationError:
-        raise DeliveryError(
-            f"The SMTP server {where} rejected the credentials of {settings.user}."
-        ) from None
-    except smtplib.SMTPRecipientsRefused:
-        raise DeliveryError(f"The SMTP server {where} refused every recipient.") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DeliveryError(f"Sending the scorecard through {where} failed: {reason}") from None
-    if refused:
-        LOGGER.warning("SMTP server %s refused %s", where, ", ".join(sorted(refused)))
-    LOGGER.info(
-        "scorecard emailed through %s to %d recipient(s)",
-        where,
-        len(settings.recipients) - len(refused),
-    )
+    send(message, settings)
 
 
 def send_scorecard(

@@ -36,6 +36,12 @@ from orchestration.operations.assets import (
 )
 from orchestration.operations.config import OperationsConfig
 from orchestration.operations.instance import INSTANCE_YAML, ensure_instance_config
+from orchestration.operations.notify import (
+    DeliveryFailed,
+    WebhookChannel,
+    format_payload,
+    webhook_format_for,
+)
 from orchestration.operations.schedules import (
     SCORECARD_JOB,
     build_scorecard_schedule,
@@ -54,9 +60,13 @@ from tests.tls_helpers import self_signed_certificate
 
 CHANNEL_ENV = (
     "KPI_ALERT_WEBHOOK_URL",
+    "KPI_ALERT_WEBHOOK_FORMAT",
     "KPI_SMTP_HOST",
     "KPI_SMTP_PORT",
     "KPI_SMTP_STARTTLS",
+    "KPI_SMTP_SSL",
+    "KPI_SMTP_CA_FILE",
+    "KPI_SMTP_TIMEOUT",
     "KPI_SMTP_USER",
     "KPI_SMTP_PASSWORD",
     "KPI_SMTP_FROM",
@@ -141,6 +151,8 @@ def channels(monkeypatch, receiver, mailbox):
     monkeypatch.setenv("KPI_ALERT_WEBHOOK_URL", receiver.url)
     monkeypatch.setenv("KPI_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("KPI_SMTP_PORT", str(mailbox.port))
+    # A relay without TLS and without a login: allowed only when switched off explicitly.
+    monkeypatch.setenv("KPI_SMTP_STARTTLS", "false")
     monkeypatch.setenv("KPI_SMTP_FROM", "kpi-warehouse@example.test")
     monkeypatch.setenv("KPI_ALERT_RECIPIENTS", "ceo@example.test, vp-sales@example.test")
     return receiver, mailbox
@@ -491,10 +503,11 @@ def test_email_over_starttls_with_login(tmp_path, rules_file, monkeypatch, caplo
     try:
         for name in CHANNEL_ENV:
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        # The alert sender honours the private CA like the scorecard does.
+        monkeypatch.setenv("KPI_SMTP_CA_FILE", str(cert))
         monkeypatch.setenv("KPI_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("KPI_SMTP_PORT", str(controller.port))
-        monkeypatch.setenv("KPI_SMTP_STARTTLS", "true")
+        monkeypatch.setenv("KPI_SMTP_FROM", "alerts@example.test")
         monkeypatch.setenv("KPI_SMTP_USER", "alerts")
         monkeypatch.setenv("KPI_SMTP_PASSWORD", "wrong")
         monkeypatch.setenv("KPI_ALERT_RECIPIENTS", "ops@example.test")
@@ -515,6 +528,33 @@ def test_email_over_starttls_with_login(tmp_path, rules_file, monkeypatch, caplo
         assert "pa55-w0rd" not in caplog.text and "wrong" not in caplog.text
     finally:
         controller.stop()
+
+
+def test_alert_mail_is_not_sent_to_a_server_without_starttls_when_a_login_is_set(
+    tmp_path, rules_file, monkeypatch
+):
+    from tests import smtp_helpers
+
+    for name in CHANNEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write_warehouse(warehouse, complete_months=RAISED_AT)
+    with smtp_helpers.smtp_server(tmp_path, mode="plain") as (port, inbox, _):
+        monkeypatch.setenv("KPI_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("KPI_SMTP_PORT", str(port))
+        monkeypatch.setenv("KPI_SMTP_USER", smtp_helpers.USER)
+        monkeypatch.setenv("KPI_SMTP_PASSWORD", smtp_helpers.PASSWORD)
+        monkeypatch.setenv("KPI_SMTP_FROM", "alerts@example.test")
+        monkeypatch.setenv("KPI_ALERT_RECIPIENTS", "ops@example.test")
+        result = _materialize(warehouse, rules_file, 1)
+    assert result.success, "a refused channel must not fail the published run"
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.description == (
+        f"email: The SMTP server 127.0.0.1:{port} does not offer STARTTLS, so the credentials "
+        "were not sent over an unencrypted connection; 2 notifications wait for the next run"
+    )
+    assert inbox.verbs == ["EHLO"] and inbox.logins == [] and inbox.messages == []
 
 
 # --- a failed run notifies ----------------------------------------------------------------
@@ -555,6 +595,135 @@ def test_a_failed_run_is_notified_by_webhook_and_email(channels):
     (mail,) = mailbox.messages
     assert mail["Subject"] == "KPI warehouse: run of kpi_pipeline_like failed"
     assert "has no column order_id" in mail.get_content()
+
+
+# --- chat webhooks: Slack and Microsoft Teams ----------------------------------------------
+
+REVENUE_TEXT = (
+    "RAISED: Net revenue (revenue) has been red for 2 consecutive months up to 2025-04: "
+    "$80.00 against a target of $100.00. Owner: VP Sales."
+)
+SLA_TEXT = (
+    "RAISED: SLA compliance rate (sla_compliance_rate) has been amber or red for 2 "
+    "consecutive weeks up to week of 2025-01-20: 50.0% against a target of 90.0%. "
+    "Owner: Head of Support."
+)
+
+
+def test_slack_receives_exactly_a_text_message(tmp_path, rules_file, channels, monkeypatch):
+    receiver, _ = channels
+    monkeypatch.setenv("KPI_ALERT_WEBHOOK_FORMAT", "slack")
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write_warehouse(warehouse, complete_months=RAISED_AT)
+    assert _materialize(warehouse, rules_file, 1).success
+    # What a Slack incoming webhook takes: {"text": ...}, nothing else.
+    assert receiver.bodies == [{"text": SLA_TEXT}, {"text": REVENUE_TEXT}]
+    # Slack reads <...> as links and mentions; data is escaped so it never becomes one.
+    assert format_payload({"text": "<!channel> R&D <b>"}, "slack") == {
+        "text": "&lt;!channel&gt; R&amp;D &lt;b&gt;"
+    }
+
+
+def test_teams_receives_an_adaptive_card_message(tmp_path, rules_file, channels, monkeypatch):
+    receiver, _ = channels
+    monkeypatch.setenv("KPI_ALERT_WEBHOOK_FORMAT", "teams")
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write_warehouse(warehouse, complete_months=RAISED_AT)
+    assert _materialize(warehouse, rules_file, 1).success
+    assert len(receiver.bodies) == 2
+    # The envelope a Teams Workflows webhook requires (classic incoming webhooks take it too).
+    assert receiver.bodies[1] == {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.2",
+                    "body": [
+                        {
+                            "type": "TextBlock",
+                            "text": "KPI alert raised",
+                            "weight": "Bolder",
+                            "size": "Medium",
+                            "wrap": True,
+                        },
+                        {"type": "TextBlock", "text": REVENUE_TEXT, "wrap": True},
+                        {
+                            "type": "FactSet",
+                            "facts": [
+                                {"title": "alert_id", "value": "revenue/month/all=all/2025-04-01"},
+                                {"title": "kpi_id", "value": "revenue"},
+                                {"title": "kpi_name", "value": "Net revenue"},
+                                {"title": "owner", "value": "VP Sales"},
+                                {"title": "grain", "value": "month"},
+                                {"title": "dimension", "value": "all"},
+                                {"title": "dimension_value", "value": "all"},
+                                {"title": "period_start", "value": "2025-04-01"},
+                                {"title": "raised_period_start", "value": "2025-04-01"},
+                                {"title": "statuses", "value": "red"},
+                                {"title": "value", "value": "80.0"},
+                                {"title": "target", "value": "100.0"},
+                            ],
+                        },
+                    ],
+                },
+            }
+        ],
+    }
+    sla_card = receiver.bodies[0]["attachments"][0]["content"]
+    assert sla_card["body"][1]["text"] == SLA_TEXT
+    assert {"title": "statuses", "value": "amber, red"} in sla_card["body"][2]["facts"]
+
+
+def test_a_failed_run_in_teams_links_to_the_run():
+    payload = {
+        "event": "run_failed",
+        "text": "Run 1234abcd of kpi_pipeline failed.",
+        "run_id": "1234abcd",
+        "url": "http://127.0.0.1:3000/runs/1234abcd",
+        "partition": None,
+    }
+    card = format_payload(payload, "teams")["attachments"][0]["content"]
+    assert card["body"][0]["text"] == "KPI warehouse run failed"
+    assert card["body"][2]["facts"] == [{"title": "run_id", "value": "1234abcd"}]
+    assert card["actions"] == [
+        {"type": "Action.OpenUrl", "title": "Open", "url": "http://127.0.0.1:3000/runs/1234abcd"}
+    ]
+    # The generic format is the payload as built: every field, unchanged.
+    assert format_payload(payload, "generic") is payload
+
+
+def test_the_webhook_format_follows_the_url_unless_set(monkeypatch):
+    assert webhook_format_for("https://hooks.slack.com/services/T0/B0/xyz") == "slack"
+    assert webhook_format_for("https://contoso.webhook.office.com/webhookb2/a/b") == "teams"
+    assert (
+        webhook_format_for("https://prod-12.westeurope.logic.azure.com:443/workflows/a/triggers")
+        == "teams"
+    )
+    assert (
+        webhook_format_for(
+            "https://default1.a2.environment.api.powerplatform.com/powerautomate/automations/x"
+        )
+        == "teams"
+    )
+    assert webhook_format_for("https://hooks.slack.com.evil.example/x") == "generic"
+    assert webhook_format_for("http://127.0.0.1:8080/hook") == "generic"
+
+    monkeypatch.setenv("KPI_ALERT_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/xyz")
+    monkeypatch.delenv("KPI_ALERT_WEBHOOK_FORMAT", raising=False)
+    assert WebhookChannel.from_env().format == "slack"
+    monkeypatch.setenv("KPI_ALERT_WEBHOOK_FORMAT", "generic")
+    assert WebhookChannel.from_env().format == "generic"
+    assert "xyz" not in repr(WebhookChannel.from_env())
+    monkeypatch.setenv("KPI_ALERT_WEBHOOK_FORMAT", "discord")
+    with pytest.raises(DeliveryFailed) as raised:
+        WebhookChannel.from_env()
+    assert str(raised.value) == (
+        "KPI_ALERT_WEBHOOK_FORMAT must be one of auto, generic, slack, teams, not 'discord'"
+    )
 
 
 # --- the new-deliveries sensor ------------------------------------------------------------

@@ -598,8 +598,9 @@ def test_scorecard_is_emailed_through_a_real_smtp_server(rendered, caplog, smtp_
     with caplog.at_level("DEBUG"):
         send_scorecard(scorecard, archived.path, archived.sha256, result.pages, settings)
     _check_delivery(inbox, archived, scorecard)
-    assert "s3cret-pass" not in caplog.text
-    assert "s3cret-pass" not in repr(settings)
+    assert ("AUTH", True) in inbox.commands and ("AUTH", False) not in inbox.commands
+    assert env["KPI_SMTP_PASSWORD"] not in caplog.text
+    assert env["KPI_SMTP_PASSWORD"] not in repr(settings)
 
 
 def test_starttls_delivery_verifies_the_server_certificate(rendered, tmp_path):
@@ -663,37 +664,69 @@ def test_credentials_are_never_sent_in_clear_to_a_remote_host():
     )
     with pytest.raises(DeliveryError, match="without encryption"):
         settings.check()
+    # Loopback is no exception: a local relay that wants a login gets it over TLS too.
+    local = SmtpSettings.from_env(
+        {
+            "KPI_SMTP_HOST": "127.0.0.1",
+            "KPI_SMTP_STARTTLS": "false",
+            "KPI_SMTP_USER": "reports",
+            "KPI_SMTP_PASSWORD": "pw",
+            "KPI_SMTP_FROM": "scorecard@example.com",
+            "KPI_REPORT_RECIPIENTS": "cfo@example.com",
+        }
+    )
+    with pytest.raises(DeliveryError, match="without encryption"):
+        local.check()
     assert SmtpSettings.from_env({}) is None
+
+
+def test_scorecard_credentials_are_not_sent_to_a_server_without_starttls(rendered, tmp_path):
+    from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
+    from tests import smtp_helpers
+
+    archived, scorecard, result, _ = rendered
+    with smtp_helpers.smtp_server(tmp_path, mode="plain") as (port, inbox, _):
+        settings = SmtpSettings.from_env(
+            {
+                "KPI_SMTP_HOST": "127.0.0.1",
+                "KPI_SMTP_PORT": str(port),
+                "KPI_SMTP_USER": smtp_helpers.USER,
+                "KPI_SMTP_PASSWORD": smtp_helpers.PASSWORD,
+                "KPI_SMTP_FROM": "scorecard@example.com",
+                "KPI_REPORT_RECIPIENTS": "cfo@example.com",
+            }
+        )
+        with pytest.raises(DeliveryError) as raised:
+            send_scorecard(scorecard, archived.path, archived.sha256, result.pages, settings)
+    assert str(raised.value) == (
+        f"The SMTP server 127.0.0.1:{port} does not offer STARTTLS, so the credentials "
+        "were not sent over an unencrypted connection."
+    )
+    # The server would have accepted AUTH in the clear; the client never sent it.
+    assert inbox.verbs == ["EHLO"] and inbox.logins == [] and inbox.envelopes == []
 
 
 # --- command line and Dagster ------------------------------------------------------------------
 
 
 @pytest.fixture()
-def smtp_server():
-    from aiosmtpd.controller import Controller
+def smtp_server(tmp_path):
+    """A STARTTLS server with a login and a private CA: the setup credentials need."""
+    from tests import smtp_helpers
 
-    inbox = _Inbox()
-    port = _free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=_authenticator,
-        auth_require_tls=False,
-    )
-    controller.start()
-    env = {
-        "KPI_SMTP_HOST": "127.0.0.1",
-        "KPI_SMTP_PORT": str(port),
-        "KPI_SMTP_STARTTLS": "false",
-        "KPI_SMTP_USER": "reports",
-        "KPI_SMTP_PASSWORD": "s3cret-pass",
-        "KPI_SMTP_FROM": "scorecard@example.com",
-        "KPI_REPORT_RECIPIENTS": "cfo@example.com, Board <board@example.com>",
-    }
-    yield env, inbox
-    controller.stop()
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    with smtp_helpers.smtp_server(folder, mode="starttls") as (port, inbox, ca_file):
+        env = {
+            "KPI_SMTP_HOST": "127.0.0.1",
+            "KPI_SMTP_PORT": str(port),
+            "KPI_SMTP_CA_FILE": str(ca_file),
+            "KPI_SMTP_USER": smtp_helpers.USER,
+            "KPI_SMTP_PASSWORD": smtp_helpers.PASSWORD,
+            "KPI_SMTP_FROM": "scorecard@example.com",
+            "KPI_REPORT_RECIPIENTS": "cfo@example.com, Board <board@example.com>",
+        }
+        yield env, inbox
 
 
 def test_cli_report_prints_the_pdf_path_last_and_emails_it(
@@ -724,7 +757,9 @@ def test_cli_report_prints_the_pdf_path_last_and_emails_it(
     assert path == tmp_path / month / f"scorecard-{month}.pdf"
     assert path.read_bytes().startswith(b"%PDF")
     entry = json.loads((tmp_path / month / "manifest.json").read_text())["files"][path.name]
-    assert "s3cret-pass" not in result.stdout + result.stderr
+    assert smtp_env["KPI_SMTP_PASSWORD"] not in result.stdout + result.stderr
+    assert inbox.verbs == ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL"]
+    assert [verb for verb, encrypted in inbox.commands if encrypted] == ["EHLO", "AUTH", "MAIL"]
 
     scorecard = load_scorecard(published_path_for(warehouse), month, commentary_dir=commentary)
     _check_delivery(inbox, SimpleNamespace(path=path, sha256=entry["sha256"]), scorecard)

@@ -13,7 +13,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
-from dagster._utils.schedules import is_valid_cron_string
 
 DEFAULT_ALERT_RULES = Path(__file__).with_name("alert_rules.yml")
 
@@ -42,8 +41,12 @@ def _int(name: str, default: int, minimum: int) -> int:
 
 def _cron(name: str, default: str) -> str:
     value = os.environ.get(name) or default
-    if not is_valid_cron_string(value):
-        raise ConfigError(f"{name}={value!r} is not a cron expression of five fields.")
+    try:
+        # Dagster's public schedule constructor validates with the parser its scheduler
+        # uses, so what passes here is what the schedules accept.
+        dg.ScheduleDefinition(name="cron_check", cron_schedule=value, job_name="cron_check")
+    except (dg.DagsterInvalidDefinitionError, TypeError):
+        raise ConfigError(f"{name}={value!r} is not a cron expression of five fields.") from None
     return value
 
 

@@ -1,52 +1,144 @@
-"""Delivering notifications: a JSON webhook and e-mail over SMTP.
+"""Delivering notifications: a JSON webhook (generic, Slack or Teams) and e-mail.
 
 Both are configured from the environment when a message is sent, so a changed secret
 takes effect without reloading the definitions. The webhook URL (chat webhooks carry
 their token in it), the SMTP user and password never appear in a log line or an error
-message: errors name the channel and what went wrong, not where it was going.
+message: webhook errors name the channel and what went wrong, not where it was going.
+
+E-mail goes through ``reports.mail``, the same SMTP client and settings as the scorecard
+(STARTTLS by default, credentials never sent unencrypted), to ``KPI_ALERT_RECIPIENTS``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import smtplib
-import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from reports.mail import ALERT_RECIPIENTS, MailError, SmtpSettings
+from reports.mail import send as send_mail
+
 TIMEOUT_SECONDS = 15
+
+# What the webhook receives: the payload as built (``generic``), ``{"text": ...}`` for a
+# Slack incoming webhook, or an Adaptive Card message for Microsoft Teams (both a Teams
+# Workflows "when a webhook request is received" flow and a classic incoming webhook
+# connector accept it; Workflows accept nothing else).
+WEBHOOK_FORMATS = ("auto", "generic", "slack", "teams")
 
 
 class DeliveryFailed(Exception):
     """A channel did not take a message; the text is safe to log."""
 
 
-def _flag(name: str) -> bool:
-    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+def webhook_format_for(url: str) -> str:
+    """The format ``auto`` picks from the webhook's host: Slack, Teams, else generic."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if host == "hooks.slack.com":
+        return "slack"
+    teams_hosts = ("webhook.office.com", "logic.azure.com", "api.powerplatform.com")
+    if any(host == h or host.endswith("." + h) for h in teams_hosts):
+        return "teams"
+    return "generic"
+
+
+def _slack_escape(text: str) -> str:
+    # Slack reads <...> as links and mentions; data must not become one.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _fact_value(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+TEAMS_TITLES = {
+    "kpi_alert_raised": "KPI alert raised",
+    "kpi_alert_cleared": "KPI alert cleared",
+    "run_failed": "KPI warehouse run failed",
+}
+
+
+def format_payload(payload: dict, fmt: str) -> dict:
+    """The JSON body for a webhook of format ``fmt`` (not ``auto``)."""
+    if fmt == "generic":
+        return payload
+    text = str(payload.get("text", ""))
+    if fmt == "slack":
+        return {"text": _slack_escape(text)}
+    if fmt != "teams":
+        raise DeliveryFailed(f"unknown webhook format {fmt!r}")
+    event = str(payload.get("event", ""))
+    facts = [
+        {"title": key, "value": _fact_value(value)}
+        for key, value in payload.items()
+        if key not in ("event", "text", "url") and value is not None
+    ]
+    body: list[dict] = [
+        {
+            "type": "TextBlock",
+            "text": TEAMS_TITLES.get(event, "KPI warehouse"),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        },
+        {"type": "TextBlock", "text": text, "wrap": True},
+    ]
+    if facts:
+        body.append({"type": "FactSet", "facts": facts})
+    card: dict = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        # 1.2 renders in every Teams client, desktop and mobile.
+        "version": "1.2",
+        "body": body,
+    }
+    if payload.get("url"):
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open", "url": payload["url"]}]
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
 
 
 @dataclass(frozen=True)
 class WebhookChannel:
     url: str
+    format: str = "generic"
 
     name = "webhook"
 
     @classmethod
     def from_env(cls) -> WebhookChannel | None:
         url = (os.environ.get("KPI_ALERT_WEBHOOK_URL") or "").strip()
-        return cls(url) if url else None
+        if not url:
+            return None
+        fmt = (os.environ.get("KPI_ALERT_WEBHOOK_FORMAT") or "auto").strip().lower()
+        if fmt not in WEBHOOK_FORMATS:
+            raise DeliveryFailed(
+                f"KPI_ALERT_WEBHOOK_FORMAT must be one of {', '.join(WEBHOOK_FORMATS)}, not {fmt!r}"
+            )
+        return cls(url, webhook_format_for(url) if fmt == "auto" else fmt)
 
     def __repr__(self) -> str:
-        return "WebhookChannel(url=<hidden>)"
+        return f"WebhookChannel(url=<hidden>, format={self.format!r})"
 
     def send(self, payload: dict) -> None:
         request = urllib.request.Request(
             self.url,
-            data=json.dumps(payload, default=str).encode(),
+            data=json.dumps(format_payload(payload, self.format), default=str).encode(),
             headers={"Content-Type": "application/json", "User-Agent": "kpi-warehouse"},
             method="POST",
         )
@@ -64,69 +156,39 @@ class WebhookChannel:
 
 @dataclass(frozen=True)
 class EmailChannel:
-    host: str
-    port: int
-    starttls: bool
-    user: str | None
-    password: str | None
-    sender: str
-    recipients: tuple[str, ...]
+    settings: SmtpSettings
 
     name = "email"
 
     @classmethod
     def from_env(cls) -> EmailChannel | None:
-        host = (os.environ.get("KPI_SMTP_HOST") or "").strip()
-        listed = (os.environ.get("KPI_ALERT_RECIPIENTS") or "").split(",")
-        recipients = tuple(r.strip() for r in listed if r.strip())
-        if not host or not recipients:
-            return None
-        port_raw = os.environ.get("KPI_SMTP_PORT") or "25"
         try:
-            port = int(port_raw)
-        except ValueError:
-            raise DeliveryFailed(f"KPI_SMTP_PORT={port_raw!r} is not a port number") from None
-        return cls(
-            host=host,
-            port=port,
-            starttls=_flag("KPI_SMTP_STARTTLS"),
-            user=os.environ.get("KPI_SMTP_USER") or None,
-            password=os.environ.get("KPI_SMTP_PASSWORD") or None,
-            sender=os.environ.get("KPI_SMTP_FROM") or "kpi-warehouse@localhost",
-            recipients=recipients,
-        )
+            settings = SmtpSettings.from_env(recipients_var=ALERT_RECIPIENTS)
+        except MailError as exc:
+            raise DeliveryFailed(str(exc).rstrip(".")) from None
+        if settings is None or not settings.recipients:
+            return None
+        return cls(settings)
 
     def __repr__(self) -> str:
+        s = self.settings
         return (
-            f"EmailChannel(host={self.host!r}, port={self.port}, starttls={self.starttls}, "
-            f"recipients={len(self.recipients)})"
+            f"EmailChannel(host={s.host!r}, port={s.port}, starttls={s.starttls}, "
+            f"ssl={s.use_ssl}, recipients={len(s.recipients)})"
         )
 
     def send(self, subject: str, body: str) -> None:
         message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
+        message["From"] = self.settings.sender
+        message["To"] = ", ".join(self.settings.recipients)
         message["Subject"] = subject
-        message["Date"] = formatdate(localtime=False)
+        message["Date"] = formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = make_msgid(domain="kpi-warehouse")
         message.set_content(body)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_SECONDS) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.user:
-                    try:
-                        smtp.login(self.user, self.password or "")
-                    except smtplib.SMTPException:
-                        # Some servers hang up on a bad login rather than answer 535.
-                        raise DeliveryFailed("the SMTP server refused the login") from None
-                smtp.send_message(message)
-        except smtplib.SMTPException as exc:
-            reason = type(exc).__name__
-            raise DeliveryFailed(f"the SMTP server refused the message ({reason})") from None
-        except OSError as exc:
-            reason = type(exc).__name__
-            raise DeliveryFailed(f"the SMTP server could not be reached ({reason})") from None
+            send_mail(message, self.settings)
+        except MailError as exc:
+            raise DeliveryFailed(str(exc).rstrip(".")) from None
 
 
 def configured_channels() -> list[WebhookChannel | EmailChannel]:
