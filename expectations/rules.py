@@ -749,8 +749,10 @@ def _bound(value) -> float | None:
     return None if value is None else float(value)
 
 
-def _bounds_rule(kind: str, unit: str, cfg: dict) -> Rule:
+def _bounds_rule(kind: str, unit: str | None, cfg: dict) -> Rule:
     """Values of ``unit`` within [min, max]; ``kpis:`` gives a KPI the bounds of its formula.
+
+    Without a unit, the rule judges only the KPIs its ``kpis:`` map names.
 
     A bound of null is no bound. A ratio is judged where its denominator is positive:
     over no records it has no value, and a margin over a net-negative revenue (valid
@@ -771,13 +773,19 @@ def _bounds_rule(kind: str, unit: str, cfg: dict) -> Rule:
         )
         return f"case v.kpi_id {cases} else {literal(default)} end"
 
+    if unit is not None:
+        which = f"definitions.unit = {_lit(unit)}"
+    elif per_kpi:
+        which = f"v.kpi_id in ({', '.join(map(_lit, per_kpi))})"
+    else:
+        which = "false"
     sql = f"""{_with(_batch_cte())},
 definitions as (select kpi_id, unit from kpi.kpi_definitions where is_current),
 bounded as (
     select v.*, {bound_sql("min", lo)} as _min, {bound_sql("max", hi)} as _max
     from batch as v
     join definitions on definitions.kpi_id = v.kpi_id
-    where definitions.unit = {_lit(unit)}
+    where {which}
       and (v.denominator is null or v.denominator > 0)
 )
 select kpi_id, grain, period_start, count(*) as records,
@@ -800,13 +808,17 @@ order by 1, 2, 3"""
         kind,
         cfg,
         description=(
-            f"Every KPI value of unit '{unit}' lies within {interval(lo, hi)}"
-            + (f" (own bounds: {own})" if own else "")
+            (
+                f"Every KPI value of unit '{unit}' lies within {interval(lo, hi)}"
+                + (f" (own bounds: {own})" if own else "")
+                if unit is not None
+                else f"KPI values lie within their bounds ({own or 'none configured'})"
+            )
             + ", judged where its denominator is positive; one unexpected row per KPI "
             "period with a value outside."
         ),
-        summary=f"{{records}} KPI values of unit {unit} out of bounds in {{periods}} "
-        f"(e.g. {{example}})",
+        summary=f"{{records}} KPI values{f' of unit {unit}' if unit else ''} out of bounds "
+        "in {periods} (e.g. {example})",
         sql=sql,
         reads=("kpi.kpi_definitions",),
     )
@@ -821,6 +833,9 @@ def kpi_rules(config: QualityConfig) -> list[Rule]:
     cfg = config.kpi_rule("score_within_bounds")
     if cfg:
         rules.append(_bounds_rule("score_within_bounds", "score", cfg))
+    cfg = config.kpi_rule("value_within_bounds")
+    if cfg:
+        rules.append(_bounds_rule("value_within_bounds", None, cfg))
     cfg = config.kpi_rule("calendar_complete")
     if cfg:
         rules.append(

@@ -8,6 +8,8 @@ clearing every period.
 
 The alert history is recomputed from the whole published series on every run, so it is
 reproducible and always matches the numbers it is published with (``kpi.kpi_alerts``).
+An alert's ``evaluated_at`` is when it was first evaluated as it stands, so a run on the
+same numbers leaves the table exactly as it was.
 What was *sent* is the one thing that is state: ``alerting.notifications`` in the working
 warehouse records every delivered notification, so nothing is sent twice.
 """
