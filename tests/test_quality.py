@@ -147,20 +147,24 @@ def test_a_broken_orders_export_blocks_publishing(copy_of_good):
 @pytest.mark.slow
 def test_a_delivery_with_many_discounts_above_the_amount_blocks_publishing(copy_of_good):
     """A few such lines warn (tests/test_stable_reruns.py); over 1 % of a delivery blocks."""
-    orders = read(
-        copy_of_good["warehouse"], "select order_id from raw_sales.orders order by 1 limit 150"
+    # Another line like each order's first one (its product at its price), so that only
+    # the discounts are odd.
+    lines = read(
+        copy_of_good["warehouse"],
+        "select order_id, product_id, unit_price from raw_sales.order_lines "
+        "where line_number = 1 order by 1 limit 150",
     )
     rows = [
         {
             "order_id": order_id,
             "line_number": 90,
-            "product_id": "PRD-0001",
+            "product_id": product_id,
             "quantity": 1,
-            "unit_price": "10.00",
+            "unit_price": f"{price:.2f}",
             # 3 of 150 lines (2 %) with a discount above the amount
-            "discount_amount": "25.00" if i < 3 else "1.00",
+            "discount_amount": f"{price + 15:.2f}" if i < 3 else "0.00",
         }
-        for i, (order_id,) in enumerate(orders)
+        for i, (order_id, product_id, price) in enumerate(lines)
     ]
     write_csv(copy_of_good["landing"] / "sales" / "order_lines" / "2026-11-01.csv", rows)
     message = assert_blocked(
