@@ -61,6 +61,19 @@ class QualityConfig:
                         f"Quality configuration {path}: rule {kind} has severity "
                         f"'{severity}'; use one of {', '.join(SEVERITIES)}."
                     )
+                overrides = (settings or {}).get("entities") or {}
+                for where, block in [
+                    (kind, (settings or {}).get("block")),
+                    *(
+                        (f"{kind}.entities.{e}", (o or {}).get("block"))
+                        for e, o in overrides.items()
+                    ),
+                ]:
+                    if block is not None and not isinstance(block, Mapping):
+                        raise QualityConfigError(
+                            f"Quality configuration {path}: {where}.block must be a map of "
+                            "thresholds (e.g. {max_share: 0.01, min_rows: 100}) or null."
+                        )
         return config
 
     def entity_rule(self, kind: str, entity: str) -> dict[str, Any] | None:

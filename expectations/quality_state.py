@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from expectations.runner import RESULTS_DDL
+from expectations.runner import ensure_results_tables
 
 QUALITY_TABLE = "kpi.kpi_quality"
 STATES = ("passed", "warned", "failed")
@@ -43,8 +43,7 @@ def write_kpi_quality(
     ``checks`` are the (suite, check name) pairs configured now, so a rule that was
     removed from the configuration stops marking numbers. Returns rows per state.
     """
-    for statement in RESULTS_DDL:
-        con.execute(statement)
+    ensure_results_tables(con)
     con.execute("create schema if not exists kpi")
     con.execute(
         f"""
@@ -61,7 +60,7 @@ def write_kpi_quality(
             ) = 1
         ),
         failing as (
-            select run_id, suite, check_name, severity,
+            select suite, check_name, severity,
                    suite || ':' || check_name || ' (' || severity || '): '
                        || coalesce(summary, description) as detail
             from latest
@@ -82,8 +81,7 @@ def write_kpi_quality(
                    failing.suite, failing.check_name, failing.severity, failing.detail
             from failing
             join quality.check_marks as m
-                on m.run_id = failing.run_id
-                and m.suite = failing.suite
+                on m.suite = failing.suite
                 and m.check_name = failing.check_name
             join definitions on definitions.entity = failing.suite
             join periods
@@ -96,8 +94,7 @@ def write_kpi_quality(
                    failing.suite, failing.check_name, failing.severity, failing.detail
             from failing
             join quality.check_marks as m
-                on m.run_id = failing.run_id
-                and m.suite = failing.suite
+                on m.suite = failing.suite
                 and m.check_name = failing.check_name
             where m.kpi_id is not null
         )
@@ -133,8 +130,7 @@ def checks_without_result(
     con: duckdb.DuckDBPyConnection, checks: Iterable[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """The configured checks that have never run against this warehouse."""
-    for statement in RESULTS_DDL:
-        con.execute(statement)
+    ensure_results_tables(con)
     return con.execute(
         f"""
         select configured.suite, configured.check_name

@@ -20,8 +20,9 @@ caught even in a long history and the months around it stay unmarked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 
 from expectations.config import QualityConfig
 from orchestration.contract import ENTITIES, Entity
@@ -31,6 +32,8 @@ KPI_VALUES_SUITE = "kpi.kpi_values"
 KPI_VALUES_TABLE = "kpi.kpi_values"
 MARKS_DAYS = "days"
 MARKS_KPI_PERIODS = "kpi_periods"
+# The check name of a rule's blocking variant: `<rule><suffix>`.
+BLOCKING_SUFFIX = "_blocking"
 
 
 @dataclass(frozen=True)
@@ -425,57 +428,81 @@ def _monthly_share_rule(
     noun: str,
     reads: tuple[str, ...] = (),
 ) -> Rule:
-    """A rule on single records, judged per calendar month of their anchor dates."""
+    """A rule on single records, judged per calendar month of their anchor dates.
+
+    Its blocking variant (``cfg["per"] == "delivery"``) is judged per delivery file
+    instead, on every row the file delivered, like the contract's broken export: a
+    delivery of at least ``min_rows`` rows with more than ``max_share`` of them
+    offending.
+    """
     max_share, min_records = float(cfg["max_share"]), int(cfg["min_records"])
+    per_delivery = cfg.get("per") == "delivery"
     as_of = _d(tf.as_of)
+    if per_delivery:
+        min_rows = int(cfg.get("min_rows", 0))
+        source, group = "batch", "r._delivery_file"
+        size = f" and _records >= {min_rows}"
+        key = "_unit || ': ' || _offending || ' of ' || _records || ' rows, e.g. ' || _key"
+    else:
+        source = "current_rows"
+        group = f"date_trunc('month', coalesce(r._anchor, {as_of}))"
+        size = ""
+        key = "_key"
     sql = f"""{
         _with(
             _batch_cte(),
-            _current_rows(entity),
+            *([] if per_delivery else [_current_rows(entity)]),
             *_lookups(entity),
-            _dated(entity, "current_rows"),
+            _dated(entity, source),
             *ctes,
         )
     },
 checked as (
     select {", ".join("r." + c for c in (*_date_columns(entity), *entity.key))},
+           {group} as _unit,
            coalesce(({condition}), false) as _offends
     from dated as r{joins}
     where r._anchor is null or r._anchor <= {as_of}
 ),
-months as (
-    select date_trunc('month', coalesce(_anchor, {as_of})) as _month,
-           count(*) as _records,
-           count(*) filter (where _offends) as _offending
+units as (
+    select _unit, count(*) as _records, count(*) filter (where _offends) as _offending
     from checked
     group by 1
 ),
 flagged as (
-    select _month from months
-    where _offending > {_num(max_share)} * _records and _offending >= {min_records}
+    select * from units
+    where _offending > {_num(max_share)} * _records and _offending >= {min_records}{size}
 ),
 offending_days as (
-    select {_key_text(entity)} as _key, {_days_of(entity, tf)} as day, {_home(tf)} as _home
+    select {_key_text(entity, "checked")} as _key, flagged._unit, flagged._records,
+           flagged._offending, {_days_of(entity, tf, "checked")} as day,
+           coalesce(checked._anchor, {as_of}) as _home
     from checked
-    where _offends
-      and date_trunc('month', coalesce(_anchor, {as_of})) in (select _month from flagged)
+    join flagged on flagged._unit = checked._unit
+    where checked._offends
 )
-select day, count(*) filter (where day = _home) as records, min(_key) as example
+select day, count(*) filter (where day = _home) as records, min({key}) as example
 from offending_days
 group by day
 order by day"""
     share = "none" if max_share == 0 else f"at most {max_share:.1%}"
+    if per_delivery:
+        judged = (
+            f"In any delivery file of at least {min_rows} rows, {share} of the "
+            f"{entity.qualified_name} rows it delivers are {noun}"
+        )
+    else:
+        judged = (
+            f"In any calendar month, {share} of the month's {entity.qualified_name} "
+            f"records are {noun}"
+        )
     return Rule(
         suite=entity.qualified_name,
         table=f"raw_{entity.system}.{entity.name}",
         name=name,
         kind=kind,
         severity=cfg["severity"],
-        description=(
-            f"{description} In any calendar month, {share} of the month's "
-            f"{entity.qualified_name} records are {noun}; one unexpected row per day "
-            "with such records."
-        ),
+        description=(f"{description} {judged}; one unexpected row per day with such records."),
         summary=f"{{records}} {noun} on {{days}} (e.g. {{example}})",
         sql=sql,
         reads=reads,
@@ -533,10 +560,11 @@ def _orphan_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[
     for child, fk, parent, pk, noun in _FOREIGN_KEYS:
         if child != entity.qualified_name or cfg is None:
             continue
-        rules.append(
-            _monthly_share_rule(
+        rules += _with_blocking(
+            cfg,
+            lambda c, fk=fk, parent=parent, pk=pk, noun=noun: _monthly_share_rule(
                 entity,
-                cfg,
+                c,
                 tf,
                 name=f"orphan_{fk}",
                 kind="orphan_keys",
@@ -548,16 +576,17 @@ def _orphan_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[
                 description=f"Every {fk} of {entity.qualified_name} is a {pk} of {parent}.",
                 noun=noun,
                 reads=(_raw(parent),),
-            )
+            ),
         )
     cfg = config.entity_rule("currency_without_fx_rate", entity.qualified_name)
     for child, noun in _CURRENCIES:
         if child != entity.qualified_name or cfg is None:
             continue
-        rules.append(
-            _monthly_share_rule(
+        rules += _with_blocking(
+            cfg,
+            lambda c, noun=noun: _monthly_share_rule(
                 entity,
-                cfg,
+                c,
                 tf,
                 name="currency_without_fx_rate",
                 kind="currency_without_fx_rate",
@@ -573,7 +602,7 @@ def _orphan_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[
                 ),
                 noun=noun,
                 reads=("raw_sales.fx_rates",),
-            )
+            ),
         )
     return rules
 
@@ -583,28 +612,33 @@ def _order_line_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> l
         return []
     rules = []
     cfg = config.entity_rule("discount_exceeds_line_amount", entity.qualified_name)
-    if cfg is not None:
-        rules.append(
-            _monthly_share_rule(
-                entity,
-                cfg,
-                tf,
-                name="discount_exceeds_line_amount",
-                kind="discount_exceeds_line_amount",
-                condition="coalesce(r.discount_amount, 0) > r.quantity * r.unit_price",
-                description="An order line's discount is at most its amount (quantity x price).",
-                noun="order lines with a discount larger than the line amount",
-                reads=("raw_sales.orders",),
-            )
-        )
+    rules += _with_blocking(
+        cfg,
+        lambda c: _monthly_share_rule(
+            entity,
+            c,
+            tf,
+            name="discount_exceeds_line_amount",
+            kind="discount_exceeds_line_amount",
+            condition="coalesce(r.discount_amount, 0) > r.quantity * r.unit_price",
+            description=(
+                "An order line's discount is at most its amount (quantity x price): a "
+                "larger one is valid, counts in revenue as a negative net line and makes "
+                "the periods it falls in provisional."
+            ),
+            noun="order lines with a discount larger than the line amount",
+            reads=("raw_sales.orders",),
+        ),
+    )
     cfg = config.entity_rule("price_outlier", entity.qualified_name)
     if cfg is not None:
         factor = float(cfg["factor"])
         min_history = int(cfg.get("min_history", 10))
-        rules.append(
-            _monthly_share_rule(
+        rules += _with_blocking(
+            cfg,
+            lambda c: _monthly_share_rule(
                 entity,
-                cfg,
+                c,
                 tf,
                 name="price_outlier",
                 kind="price_outlier",
@@ -631,8 +665,40 @@ def _order_line_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> l
                 ),
                 noun=f"order lines priced more than {factor:g} times off their product's median",
                 reads=("raw_sales.orders", "raw_sales.products"),
-            )
+            ),
         )
+    return rules
+
+
+def _blocking_config(cfg: dict) -> dict | None:
+    """The settings of a rule's blocking variant: its ``block:`` thresholds, if any.
+
+    A rule about valid but odd rows warns; past the thresholds of its ``block:`` map a
+    second check of the same rule, named ``<rule>_blocking`` and of severity error,
+    fails the run. Record-share rules judge that variant per delivery file.
+    """
+    block = cfg.get("block")
+    if not block or cfg["severity"] == "error":
+        return None
+    return {**cfg, "min_rows": 0, **block, "severity": "error", "per": "delivery"}
+
+
+def _as_blocking(rule: Rule) -> Rule:
+    return replace(
+        rule,
+        name=f"{rule.name}{BLOCKING_SUFFIX}",
+        summary=rule.summary + ", past the threshold that blocks publishing",
+    )
+
+
+def _with_blocking(cfg: dict | None, build) -> list[Rule]:
+    """``build(cfg)``, and its blocking variant where ``cfg`` has a ``block:`` map."""
+    if cfg is None:
+        return []
+    rules = [build(cfg)]
+    blocking = _blocking_config(cfg)
+    if blocking is not None:
+        rules.append(_as_blocking(build(blocking)))
     return rules
 
 
@@ -641,18 +707,21 @@ def entity_rules(config: QualityConfig, tf: TimeFrame) -> list[Rule]:
     rules: list[Rule] = []
     for entity in ENTITIES:
         name = entity.qualified_name
-        cfg = config.entity_rule("freshness", name)
-        if cfg and name in _FRESHNESS_ENTITIES:
-            rules.append(_freshness(entity, cfg, tf))
-        cfg = config.entity_rule("volume", name)
-        if cfg and name in _VOLUME_ENTITIES:
-            rules.append(_volume(entity, cfg, tf))
-        cfg = config.entity_rule("quarantined_share", name)
-        if cfg:
-            rules.append(_quarantined_share(entity, cfg, tf))
-        cfg = config.entity_rule("duplicate_keys", name)
-        if cfg:
-            rules.append(_duplicate_keys(entity, cfg, tf))
+        if name in _FRESHNESS_ENTITIES:
+            rules += _with_blocking(
+                config.entity_rule("freshness", name), partial(_freshness, entity, tf=tf)
+            )
+        if name in _VOLUME_ENTITIES:
+            rules += _with_blocking(
+                config.entity_rule("volume", name), partial(_volume, entity, tf=tf)
+            )
+        rules += _with_blocking(
+            config.entity_rule("quarantined_share", name),
+            partial(_quarantined_share, entity, tf=tf),
+        )
+        rules += _with_blocking(
+            config.entity_rule("duplicate_keys", name), partial(_duplicate_keys, entity, tf=tf)
+        )
         rules += _orphan_rules(entity, config, tf)
         rules += _order_line_rules(entity, config, tf)
     return rules
@@ -676,42 +745,80 @@ def _kpi_rule(kind: str, cfg: dict, *, description: str, summary: str, sql: str,
     )
 
 
-def _bounds_rule(kind: str, unit: str, cfg: dict) -> Rule:
-    lo, hi = float(cfg["min"]), float(cfg["max"])
-    per_kpi = cfg.get("kpis") or {}
-    lo_sql, hi_sql = _num(lo), _num(hi)
-    if per_kpi:
-        lo_sql = (
-            "case v.kpi_id "
-            + " ".join(f"when {_lit(k)} then {_num(b.get('min', lo))}" for k, b in per_kpi.items())
-            + f" else {_num(lo)} end"
+def _bound(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _bounds_rule(kind: str, unit: str | None, cfg: dict) -> Rule:
+    """Values of ``unit`` within [min, max]; ``kpis:`` gives a KPI the bounds of its formula.
+
+    Without a unit, the rule judges only the KPIs its ``kpis:`` map names.
+
+    A bound of null is no bound. A ratio is judged where its denominator is positive:
+    over no records it has no value, and a margin over a net-negative revenue (valid
+    rows) lies on the other side of its bound.
+    """
+    lo, hi = _bound(cfg.get("min")), _bound(cfg.get("max"))
+    per_kpi = {k: (b or {}) for k, b in (cfg.get("kpis") or {}).items()}
+
+    def bound_sql(key: str, default: float | None) -> str:
+        def literal(value: float | None) -> str:
+            return "null" if value is None else _num(value)
+
+        if not per_kpi:
+            return literal(default)
+        cases = " ".join(
+            f"when {_lit(k)} then {literal(_bound(b.get(key, default)))}"
+            for k, b in per_kpi.items()
         )
-        hi_sql = (
-            "case v.kpi_id "
-            + " ".join(f"when {_lit(k)} then {_num(b.get('max', hi))}" for k, b in per_kpi.items())
-            + f" else {_num(hi)} end"
-        )
+        return f"case v.kpi_id {cases} else {literal(default)} end"
+
+    if unit is not None:
+        which = f"definitions.unit = {_lit(unit)}"
+    elif per_kpi:
+        which = f"v.kpi_id in ({', '.join(map(_lit, per_kpi))})"
+    else:
+        which = "false"
     sql = f"""{_with(_batch_cte())},
-definitions as (select kpi_id, unit from kpi.kpi_definitions where is_current)
-select v.kpi_id, v.grain, v.period_start, count(*) as records,
-       v.kpi_id || ' ' || v.grain || ' ' || v.period_start || ' '
-           || min(v.dimension || '=' || v.dimension_value || ': ' || cast(v.value as varchar))
+definitions as (select kpi_id, unit from kpi.kpi_definitions where is_current),
+bounded as (
+    select v.*, {bound_sql("min", lo)} as _min, {bound_sql("max", hi)} as _max
+    from batch as v
+    join definitions on definitions.kpi_id = v.kpi_id
+    where {which}
+      and (v.denominator is null or v.denominator > 0)
+)
+select kpi_id, grain, period_start, count(*) as records,
+       kpi_id || ' ' || grain || ' ' || period_start || ' '
+           || min(dimension || '=' || dimension_value || ': ' || cast(value as varchar))
            as example
-from batch as v
-join definitions on definitions.kpi_id = v.kpi_id
-where definitions.unit = {_lit(unit)} and (v.value < {lo_sql} or v.value > {hi_sql})
-group by v.kpi_id, v.grain, v.period_start
+from bounded
+where value < _min or value > _max
+group by kpi_id, grain, period_start
 order by 1, 2, 3"""
+
+    def interval(a: float | None, b: float | None) -> str:
+        return f"[{'-inf' if a is None else f'{a:g}'}, {'inf' if b is None else f'{b:g}'}]"
+
+    own = ", ".join(
+        f"{k} {interval(_bound(b.get('min', lo)), _bound(b.get('max', hi)))}"
+        for k, b in per_kpi.items()
+    )
     return _kpi_rule(
         kind,
         cfg,
         description=(
-            f"Every KPI value of unit '{unit}' lies within [{lo:g}, {hi:g}]"
-            + (f" (own bounds for {', '.join(per_kpi)})" if per_kpi else "")
-            + "; one unexpected row per KPI period with a value outside."
+            (
+                f"Every KPI value of unit '{unit}' lies within {interval(lo, hi)}"
+                + (f" (own bounds: {own})" if own else "")
+                if unit is not None
+                else f"KPI values lie within their bounds ({own or 'none configured'})"
+            )
+            + ", judged where its denominator is positive; one unexpected row per KPI "
+            "period with a value outside."
         ),
-        summary=f"{{records}} KPI values of unit {unit} out of bounds in {{periods}} "
-        f"(e.g. {{example}})",
+        summary=f"{{records}} KPI values{f' of unit {unit}' if unit else ''} out of bounds "
+        "in {periods} (e.g. {example})",
         sql=sql,
         reads=("kpi.kpi_definitions",),
     )
@@ -726,6 +833,9 @@ def kpi_rules(config: QualityConfig) -> list[Rule]:
     cfg = config.kpi_rule("score_within_bounds")
     if cfg:
         rules.append(_bounds_rule("score_within_bounds", "score", cfg))
+    cfg = config.kpi_rule("value_within_bounds")
+    if cfg:
+        rules.append(_bounds_rule("value_within_bounds", None, cfg))
     cfg = config.kpi_rule("calendar_complete")
     if cfg:
         rules.append(

@@ -314,7 +314,6 @@ RESULTS_DDL = (
     """,
     """
     create table if not exists quality.check_marks (
-        run_id varchar not null,
         suite varchar not null,
         check_name varchar not null,
         day date,
@@ -326,16 +325,37 @@ RESULTS_DDL = (
 )
 
 
+def ensure_results_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the results tables; marks of an older layout (one copy per run) migrate."""
+    con.execute(RESULTS_DDL[0])
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'quality' and table_name = 'check_marks'"
+        ).fetchall()
+    }
+    if "run_id" in columns:
+        # Only the latest run's marks of each check were kept: they are the current ones.
+        con.execute(
+            "create or replace table quality.check_marks as select distinct suite, "
+            "check_name, day, kpi_id, grain, period_start from quality.check_marks"
+        )
+    for statement in RESULTS_DDL[1:]:
+        con.execute(statement)
+
+
 def store_results(
     con: duckdb.DuckDBPyConnection, run_id: str, outcomes: Sequence[RuleOutcome]
 ) -> None:
-    """Append the outcomes to ``quality.check_results`` and their marks to ``check_marks``.
+    """Append the outcomes to ``quality.check_results``; replace their ``check_marks``.
 
-    Results are history (one row per check and run); marks are kept only for the latest
-    result of each check, which is all ``kpi.kpi_quality`` reads.
+    Results are a log: one row per check and run, only ever appended. Marks are state:
+    the days or KPI periods that each check's latest result marks, which is all
+    ``kpi.kpi_quality`` reads. They carry no run, so a run that finds what the run
+    before found leaves them as they were.
     """
-    for statement in RESULTS_DDL:
-        con.execute(statement)
+    ensure_results_tables(con)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     results = pa.table(
         {
@@ -368,7 +388,6 @@ def store_results(
             marks["period_start"].append(kpi[2])
     mark_table = pa.table(
         {
-            "run_id": pa.array([run_id] * len(marks["suite"]), pa.string()),
             "suite": pa.array(marks["suite"], pa.string()),
             "check_name": pa.array(marks["check_name"], pa.string()),
             "day": pa.array(marks["day"], pa.date32()),
@@ -377,24 +396,55 @@ def store_results(
             "period_start": pa.array(marks["period_start"], pa.date32()),
         }
     )
+    checks = pa.table(
+        {
+            "suite": pa.array([o.rule.suite for o in outcomes], pa.string()),
+            "check_name": pa.array([o.rule.name for o in outcomes], pa.string()),
+        }
+    )
     con.register("_check_results", results)
     con.register("_check_marks", mark_table)
+    con.register("_checks", checks)
     try:
+        con.execute("begin transaction")
         con.execute("insert into quality.check_results by name select * from _check_results")
-        con.execute("insert into quality.check_marks by name select * from _check_marks")
+        # Only the marks that changed are deleted or inserted: the rest stay untouched.
+        con.execute(
+            """
+            delete from quality.check_marks as m
+            where exists (
+                select 1 from _checks as c
+                where c.suite = m.suite and c.check_name = m.check_name
+            )
+            and not exists (
+                select 1 from _check_marks as n
+                where n.suite = m.suite and n.check_name = m.check_name
+                  and n.day is not distinct from m.day
+                  and n.kpi_id is not distinct from m.kpi_id
+                  and n.grain is not distinct from m.grain
+                  and n.period_start is not distinct from m.period_start
+            )
+            """
+        )
+        con.execute(
+            """
+            insert into quality.check_marks by name
+            select distinct * from _check_marks as n
+            where not exists (
+                select 1 from quality.check_marks as m
+                where n.suite = m.suite and n.check_name = m.check_name
+                  and n.day is not distinct from m.day
+                  and n.kpi_id is not distinct from m.kpi_id
+                  and n.grain is not distinct from m.grain
+                  and n.period_start is not distinct from m.period_start
+            )
+            """
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     finally:
         con.unregister("_check_results")
         con.unregister("_check_marks")
-    con.execute(
-        """
-        delete from quality.check_marks as m
-        where not exists (
-            select 1 from quality.check_results as r
-            where r.run_id = m.run_id and r.suite = m.suite and r.check_name = m.check_name
-              and r.checked_at = (
-                  select max(checked_at) from quality.check_results as l
-                  where l.suite = r.suite and l.check_name = r.check_name
-              )
-        )
-        """
-    )
+        con.unregister("_checks")

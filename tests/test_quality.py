@@ -21,8 +21,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
-from expectations.config import QualityConfig
+from expectations.config import DEFAULT_CONFIG_PATH, QualityConfig
 from expectations.quality_state import write_kpi_quality
 from expectations.rules import entity_rules, kpi_rules, time_frame
 from expectations.runner import collect_marks, store_results, validate
@@ -63,9 +64,13 @@ def order_row(order_id: str, account_id: str, day: date, status: str = "placed")
     }
 
 
-def run_cli(landing: Path, warehouse: Path, gx_dir: Path) -> subprocess.CompletedProcess:
+def run_cli(
+    landing: Path, warehouse: Path, gx_dir: Path, quality_config: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "KPI_GX_DIR": str(gx_dir)}
     env.pop("KPI_QUALITY_CONFIG", None)
+    if quality_config is not None:
+        env["KPI_QUALITY_CONFIG"] = str(quality_config)
     return subprocess.run(
         [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(warehouse)],
         capture_output=True,
@@ -115,9 +120,9 @@ def copy_of_good(good, tmp_path):
     return {"landing": landing, "warehouse": warehouse, "published": published, "gx": tmp_path}
 
 
-def assert_blocked(copy: dict, check: str, asset: str) -> str:
+def assert_blocked(copy: dict, check: str, asset: str, quality_config: Path | None = None) -> str:
     before = sha256(copy["published"])
-    result = run_cli(copy["landing"], copy["warehouse"], copy["gx"] / "gx")
+    result = run_cli(copy["landing"], copy["warehouse"], copy["gx"] / "gx", quality_config)
     message = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0, result.stderr[-3000:]
     assert message.startswith(f"error: Blocking check {check} on {asset} failed"), message
@@ -140,31 +145,45 @@ def test_a_broken_orders_export_blocks_publishing(copy_of_good):
 
 
 @pytest.mark.slow
-def test_discounts_larger_than_the_line_amount_block_publishing(copy_of_good):
-    orders = read(
-        copy_of_good["warehouse"], "select order_id from raw_sales.orders order by 1 limit 3"
+def test_a_delivery_with_many_discounts_above_the_amount_blocks_publishing(copy_of_good):
+    """A few such lines warn (tests/test_stable_reruns.py); over 1 % of a delivery blocks."""
+    # Another line like each order's first one (its product at its price), so that only
+    # the discounts are odd.
+    lines = read(
+        copy_of_good["warehouse"],
+        "select order_id, product_id, unit_price from raw_sales.order_lines "
+        "where line_number = 1 order by 1 limit 150",
     )
     rows = [
         {
             "order_id": order_id,
             "line_number": 90,
-            "product_id": "PRD-0001",
+            "product_id": product_id,
             "quantity": 1,
-            "unit_price": "10.00",
-            "discount_amount": "25.00",
+            "unit_price": f"{price:.2f}",
+            # 3 of 150 lines (2 %) with a discount above the amount
+            "discount_amount": f"{price + 15:.2f}" if i < 3 else "0.00",
         }
-        for (order_id,) in orders
+        for i, (order_id, product_id, price) in enumerate(lines)
     ]
     write_csv(copy_of_good["landing"] / "sales" / "order_lines" / "2026-11-01.csv", rows)
-    message = assert_blocked(copy_of_good, "discount_exceeds_line_amount", "raw/sales/order_lines")
+    message = assert_blocked(
+        copy_of_good, "discount_exceeds_line_amount_blocking", "raw/sales/order_lines"
+    )
+    assert "2026-11-01.csv: 3 of 150 rows" in message
     assert "Data Docs at " in message
     page = Path(message.split("Data Docs at ", 1)[1].split(". Nothing was published")[0])
     assert page.is_file() and page.suffix == ".html"
-    assert "discount_exceeds_line_amount" in page.read_text(encoding="utf-8")
+    assert "discount_exceeds_line_amount_blocking" in page.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
-def test_product_costs_in_cents_fail_the_kpi_output_bounds_and_block_publishing(copy_of_good):
+def test_a_kpi_value_outside_its_configured_bounds_blocks_publishing(copy_of_good, tmp_path):
+    """Costs in cents push margins far below 0: possible by default, blocked by a bound.
+
+    No delivery can make a proportion leave [0, 1] (dbt's formulas guarantee it), so a
+    configuration that declares negative margins impossible stands in for it.
+    """
     products = read(
         copy_of_good["warehouse"],
         "select product_id, any_value(product_name), any_value(category), "
@@ -182,7 +201,11 @@ def test_product_costs_in_cents_fail_the_kpi_output_bounds_and_block_publishing(
         for product_id, name, category, cost in products
     ]
     write_csv(copy_of_good["landing"] / "sales" / "products" / "2026-11-01.csv", rows)
-    message = assert_blocked(copy_of_good, "rate_within_bounds", "kpi/kpi_values")
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    config["kpi_rules"]["rate_within_bounds"]["kpis"]["gross_margin_rate"] = {"min": 0.0}
+    strict = tmp_path / "quality.yml"
+    strict.write_text(yaml.safe_dump(config), encoding="utf-8")
+    message = assert_blocked(copy_of_good, "rate_within_bounds", "kpi/kpi_values", strict)
     assert "out of bounds" in message and "gross_margin_rate" in message
 
 
@@ -272,12 +295,46 @@ def test_kpi_output_rules_mark_the_broken_periods_failed(good, tmp_path):
         "update kpi.kpi_values set target = null where kpi_id = 'revenue' and grain = 'quarter' "
         "and period_start = date '2026-04-01' and dimension = 'all'"
     )
+    # A region-day sold below cost: a real, negative margin. More margin than revenue
+    # while revenue is positive needs a negative cost: impossible.
+    (below_cost_day,) = con.execute(
+        "select min(period_start) from kpi.kpi_values where kpi_id = 'gross_margin_rate' "
+        "and grain = 'day' and dimension = 'region' and denominator > 0 "
+        "and period_start >= date '2026-02-01'"
+    ).fetchone()
+    con.execute(
+        "update kpi.kpi_values set value = -0.29 where kpi_id = 'gross_margin_rate' "
+        "and grain = 'day' and period_start = ? and dimension = 'region'",
+        [below_cost_day],
+    )
+    con.execute(
+        "update kpi.kpi_values set value = 1.5 where kpi_id = 'gross_margin_rate' "
+        "and grain = 'month' and period_start = date '2026-02-01' and dimension = 'all'"
+    )
+    # A negative count of open tickets cannot happen; a negative revenue can (discounts
+    # above the line amount are valid rows).
+    con.execute(
+        "update kpi.kpi_values set value = -1 where kpi_id in ('ticket_backlog', 'revenue') "
+        "and grain = 'month' and period_start = date '2025-05-01' and dimension = 'all'"
+    )
+    # A proportion of counts above 1.
+    con.execute(
+        "update kpi.kpi_values set value = 1.01 where kpi_id = 'win_rate' "
+        "and grain = 'quarter' and period_start = date '2025-10-01' and dimension = 'all'"
+    )
     con.close()
     config = QualityConfig.load()
     rules = kpi_rules(config)
     run = validate(warehouse, rules, tmp_path / "gx", "tampered", "kpi_outputs")
     failed = {o.rule.name for o in run.outcomes if not o.passed}
-    assert failed == {"calendar_complete", "score_within_bounds", "value_present", "target_present"}
+    assert failed == {
+        "calendar_complete",
+        "score_within_bounds",
+        "rate_within_bounds",
+        "value_within_bounds",
+        "value_present",
+        "target_present",
+    }
     con = duckdb.connect(str(warehouse))
     try:
         collect_marks(con, run.outcomes)
@@ -295,6 +352,11 @@ def test_kpi_output_rules_mark_the_broken_periods_failed(good, tmp_path):
     assert states[("csat_score", "year", date(2025, 1, 1))] == "failed"
     assert states[("defect_rate", "day", date(2026, 1, 5))] == "failed"
     assert states[("revenue", "quarter", date(2026, 4, 1))] == "warned"  # target_present: warn
+    assert states[("gross_margin_rate", "month", date(2026, 2, 1))] == "failed"
+    assert states[("win_rate", "quarter", date(2025, 10, 1))] == "failed"
+    assert states[("gross_margin_rate", "day", below_cost_day)] == "passed"
+    assert states[("ticket_backlog", "month", date(2025, 5, 1))] == "failed"
+    assert states[("revenue", "month", date(2025, 5, 1))] != "failed"
     assert states[("win_rate", "month", date(2025, 7, 1))] != "failed"
 
 

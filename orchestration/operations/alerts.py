@@ -8,6 +8,8 @@ clearing every period.
 
 The alert history is recomputed from the whole published series on every run, so it is
 reproducible and always matches the numbers it is published with (``kpi.kpi_alerts``).
+An alert's ``evaluated_at`` is when it was first evaluated as it stands, so a run on the
+same numbers leaves the table exactly as it was.
 What was *sent* is the one thing that is state: ``alerting.notifications`` in the working
 warehouse records every delivered notification, so nothing is sent twice.
 """
@@ -279,10 +281,40 @@ def evaluate_warehouse(
     return rows
 
 
+def _previous_alerts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'kpi' and table_name = 'kpi_alerts'"
+    ).fetchone()[0]
+    return {row["alert_id"]: row for row in read_alerts(con)} if exists else {}
+
+
+def keep_first_evaluation(rows: list[dict], previous: dict[str, dict]) -> list[dict]:
+    """Give each alert that is unchanged since the last run that run's ``evaluated_at``.
+
+    ``evaluated_at`` is when the alert was first evaluated as it stands, so a run on
+    the same numbers leaves ``kpi.kpi_alerts`` exactly as it was, and BI tools see a
+    row change only when the alert does.
+    """
+    kept = []
+    for row in rows:
+        before = previous.get(row["alert_id"])
+        if before is not None and all(
+            before.get(name) == row[name] for name, _ in ALERT_COLUMNS if name != "evaluated_at"
+        ):
+            row = {**row, "evaluated_at": before["evaluated_at"]}
+        kept.append(row)
+    return kept
+
+
 def store_alerts(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
-    """Replace ``kpi.kpi_alerts`` in one transaction: readers never see it half written."""
+    """Replace ``kpi.kpi_alerts`` in one transaction: readers never see it half written.
+
+    An alert that did not change keeps the ``evaluated_at`` it had.
+    """
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in ALERT_COLUMNS)
     names = [name for name, _ in ALERT_COLUMNS]
+    rows = keep_first_evaluation(rows, _previous_alerts(con))
     con.execute("begin transaction")
     try:
         con.execute("create schema if not exists kpi")
