@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui docs lint fingerprints bench
+.PHONY: install demo test test-fast ui docs lint fingerprints bench
 
 # The benchmark's scale: make bench SCALE=10 (BENCHMARKS.md).
 SCALE ?= 1
@@ -23,6 +23,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# The inner loop: unit tests and dbt unit tests, no whole-pipeline runs (under 2 minutes).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
 # Stage timings, peak memory and the ratio to the DuckDB floor, into var/bench/.
 bench: install
 	$(BIN)/kpi-warehouse bench --scale $(SCALE)
@@ -36,9 +40,12 @@ docs: install
 		../$(BIN)/dbt docs generate --profiles-dir . && \
 		../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
 
+# ruff for Python, sqlfluff for the dbt models (rendered by dbt against a scratch file).
 lint: install
 	$(BIN)/ruff check orchestration reports expectations tests
 	$(BIN)/ruff format --check orchestration reports expectations tests
+	mkdir -p var/lint
+	KPI_WAREHOUSE_PATH=$(CURDIR)/var/lint/warehouse.duckdb $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 
 # After adding a definition version: record the new KPI fingerprints.
 fingerprints: install
