@@ -46,9 +46,11 @@ KILL_POINTS = ["extract", "quality", "dbt", "alerts", "publish-switch"]
 BEFORE_PUBLISH = {"extract", "quality", "dbt", "alerts"}
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _env(warehouse: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "DAGSTER_HOME"))}
-    return {**env, **extra}
+    # Great Expectations' folder is shared by every warehouse unless set (runs on two
+    # warehouses at once would trip over each other's checkpoint files).
+    return {**env, "KPI_GX_DIR": str(warehouse.parent / "gx"), **extra}
 
 
 def _run_args(landing: Path, warehouse: Path) -> list[str]:
@@ -59,7 +61,7 @@ def _run(landing: Path, warehouse: Path) -> subprocess.Popen:
     return subprocess.Popen(
         _run_args(landing, warehouse),
         cwd=ROOT,
-        env=_env(),
+        env=_env(warehouse),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -73,13 +75,13 @@ def _finish(process: subprocess.Popen) -> tuple[str, str]:
 
 
 def run_until(
-    landing: Path, warehouse: Path, point: str, timeout: float = 600
+    landing: Path, warehouse: Path, point: str, timeout: float = 600, **env: str
 ) -> tuple[subprocess.Popen, list[str]]:
     """Start a run held at ``point``; the process once it is there, and its stderr lines."""
     process = subprocess.Popen(
         _run_args(landing, warehouse),
         cwd=ROOT,
-        env=_env(KPI_TEST_PAUSE_AT=point),
+        env=_env(warehouse, KPI_TEST_PAUSE_AT=point, **env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

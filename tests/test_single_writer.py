@@ -10,7 +10,6 @@ queries the published copy. Then the held run finishes normally.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -39,17 +38,15 @@ def test_a_second_run_refuses_at_once_while_reports_and_readers_go_on(tmp_path):
     first_ids = published_state(published)
 
     resume = tmp_path / "resume"
-    os.environ["KPI_TEST_RESUME_FILE"] = str(resume)
-    try:
-        held, held_err = run_until(landing, warehouse, "publish-switch")
-    finally:
-        del os.environ["KPI_TEST_RESUME_FILE"]
+    held, held_err = run_until(
+        landing, warehouse, "publish-switch", KPI_TEST_RESUME_FILE=str(resume)
+    )
     try:
         started = time.monotonic()
         second = subprocess.run(
             [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(warehouse)],
             cwd=ROOT,
-            env=_env(),
+            env=_env(warehouse),
             capture_output=True,
             text=True,
             timeout=300,
@@ -73,7 +70,7 @@ def test_a_second_run_refuses_at_once_while_reports_and_readers_go_on(tmp_path):
             [str(DAGSTER), "job", "execute", "-m", "orchestration.definitions"]
             + ["-j", "kpi_pipeline"],
             cwd=ROOT,
-            env=_env(KPI_LANDING_DIR=str(landing), KPI_WAREHOUSE_PATH=str(warehouse)),
+            env=_env(warehouse, KPI_LANDING_DIR=str(landing), KPI_WAREHOUSE_PATH=str(warehouse)),
             capture_output=True,
             text=True,
             timeout=600,
@@ -87,7 +84,7 @@ def test_a_second_run_refuses_at_once_while_reports_and_readers_go_on(tmp_path):
         report = subprocess.run(
             [*CLI, "report", "--warehouse", str(warehouse), "--out", str(tmp_path / "reports")],
             cwd=ROOT,
-            env=_env(),
+            env=_env(warehouse),
             capture_output=True,
             text=True,
             timeout=600,
