@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -83,7 +84,12 @@ def run_pipeline(settings: Settings, verbose: bool = False) -> Path:
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(
-                warehouse_lock(settings.warehouse_path, settings.published_path, log=_progress)
+                warehouse_lock(
+                    settings.warehouse_path,
+                    settings.published_path,
+                    log=_progress,
+                    command=shlex.join(["kpi-warehouse", *sys.argv[1:]]),
+                )
             )
         except WarehouseBusyError as exc:
             raise CliError(str(exc)) from None

@@ -32,7 +32,9 @@ class WarehouseResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The whole run holds the warehouse (see warehouse_lock.py), whoever started it;
         # with the in-process executor this runs once per run, before the first step.
-        if _writes_warehouse(context.dagster_run) and warehouse_lock.acquire(self.path):
+        run = context.dagster_run
+        command = f"Dagster run {run.run_id} of {run.job_name}" if run else None
+        if _writes_warehouse(run) and warehouse_lock.acquire(self.path, command=command):
             log = context.log.info if context.log else None
             warehouse_lock.recover(self.path, self.published_path, log=log)
 
