@@ -107,16 +107,23 @@ def publication_ids(published_path: Path) -> tuple[str | None, str | None]:
     """The publication id of the DuckDB copy and of the Parquet folder's ``current``."""
     published_path = Path(published_path)
     duckdb_id = parquet_id = None
+    # A copy from before publication ids (or one unreadable) counts as unknown: the
+    # repair is then left to the next publication.
     if published_path.exists():
-        con = duckdb.connect(str(published_path), read_only=True)
         try:
-            query = f"select max(publication_id) from {MANIFEST_TABLE}"
-            duckdb_id = con.execute(query).fetchone()[0]
-        finally:
-            con.close()
+            con = duckdb.connect(str(published_path), read_only=True)
+            try:
+                query = f"select max(publication_id) from {MANIFEST_TABLE}"
+                duckdb_id = con.execute(query).fetchone()[0]
+            finally:
+                con.close()
+        except duckdb.Error:
+            duckdb_id = None
     manifest = parquet_root_for(published_path) / "current" / PARQUET_MANIFEST
-    if manifest.exists():
+    try:
         parquet_id = json.loads(manifest.read_text())["publication_id"]
+    except (OSError, ValueError, KeyError):
+        parquet_id = None
     return duckdb_id, parquet_id
 
 
