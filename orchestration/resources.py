@@ -32,14 +32,14 @@ class WarehouseResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The whole run holds the warehouse (see warehouse_lock.py), whoever started it;
         # with the in-process executor this runs once per run, before the first step.
-        run = context.dagster_run
+        run = context.run
         command = f"Dagster run {run.run_id} of {run.job_name}" if run else None
         if _writes_warehouse(run) and warehouse_lock.acquire(self.path, command=command):
             log = context.log.info if context.log else None
             warehouse_lock.recover(self.path, self.published_path, log=log)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if _writes_warehouse(context.dagster_run):
+        if _writes_warehouse(context.run):
             warehouse_lock.release(self.path)
 
     @contextmanager
