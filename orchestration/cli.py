@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -74,7 +75,28 @@ def _failure_sentence(result, settings: Settings) -> str:
 
 
 def run_pipeline(settings: Settings, verbose: bool = False) -> Path:
-    """Run the whole pipeline through the Dagster definitions; the published copy's path."""
+    """Run the whole pipeline through the Dagster definitions; the published copy's path.
+
+    Refuses at once while another run holds the warehouse (see warehouse_lock.py).
+    """
+    from orchestration.warehouse_lock import WarehouseBusyError, warehouse_lock
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(
+                warehouse_lock(
+                    settings.warehouse_path,
+                    settings.published_path,
+                    log=_progress,
+                    command=shlex.join(["kpi-warehouse", *sys.argv[1:]]),
+                )
+            )
+        except WarehouseBusyError as exc:
+            raise CliError(str(exc)) from None
+        return _run_pipeline_locked(settings, verbose)
+
+
+def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
     if not settings.landing_dir.is_dir():
         raise CliError(f"Landing directory {settings.landing_dir} does not exist.")
     # Dagster, dbt and the definitions read the paths from the environment as well.

@@ -6,7 +6,20 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from orchestration import warehouse_lock
 from orchestration.ingestion.extract import connect
+
+
+def _writes_warehouse(run: dg.DagsterRun | None) -> bool:
+    """Whether a run may write the working warehouse (the scorecards only read the copy)."""
+    from orchestration.reports.assets import REPORTS_GROUP, SCORECARD_JOB
+
+    if run is None:
+        return False
+    if run.job_name == SCORECARD_JOB:
+        return False
+    selection = run.asset_selection or set()
+    return not (selection and all(key.path[0] == REPORTS_GROUP for key in selection))
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -15,6 +28,19 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     published_path: str
     as_of: str | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # The whole run holds the warehouse (see warehouse_lock.py), whoever started it;
+        # with the in-process executor this runs once per run, before the first step.
+        run = context.run
+        command = f"Dagster run {run.run_id} of {run.job_name}" if run else None
+        if _writes_warehouse(run) and warehouse_lock.acquire(self.path, command=command):
+            log = context.log.info if context.log else None
+            warehouse_lock.recover(self.path, self.published_path, log=log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if _writes_warehouse(context.run):
+            warehouse_lock.release(self.path)
 
     @contextmanager
     def connection(self, read_only: bool = False):

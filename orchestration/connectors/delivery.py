@@ -17,7 +17,9 @@ warehouse because it describes the deliveries: a warehouse rebuilt from the land
 zone needs no new pull, and a wiped landing folder starts its source over from the
 beginning. It is saved after the delivery is renamed into place; a crash in between
 makes the next pull deliver the same rows again, which deduplication absorbs, never
-lose them.
+lose them. Both the delivery and the cursor are flushed to disk (file and folder) before
+the next step, so the order holds after a power cut too; a pull killed while writing
+leaves a hidden temporary file, removed by the next pull into that folder.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -32,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -105,6 +109,30 @@ def next_delivery_name(folder: Path, connector: str, now: datetime | None = None
     return f"{moment.strftime(STAMP_FORMAT)}__{connector}.parquet"
 
 
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def remove_orphan_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files of pulls whose process is gone (killed mid-write)."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _TEMP_NAME.match(path.name)
+        if match and not psutil.pid_exists(int(match.group(1))) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class DeliveryWriter:
     """One delivery file, written in batches and published by ``commit``.
 
@@ -116,6 +144,7 @@ class DeliveryWriter:
         self.entity = entity
         self.folder = entity_folder(landing_dir, entity)
         self.folder.mkdir(parents=True, exist_ok=True)
+        remove_orphan_temp_files(self.folder)
         self.name = next_delivery_name(self.folder, connector, now)
         self.path = self.folder / self.name
         self._tmp = self.folder / f".{self.name}.{os.getpid()}.tmp"
@@ -145,6 +174,8 @@ class DeliveryWriter:
         with self._tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(self._tmp, self.path)
+        # The rename itself on disk before the cursor moves past the file's rows.
+        _fsync_dir(self.folder)
         return self.path
 
     def abort(self) -> None:
@@ -195,8 +226,12 @@ def state_for_source(path: Path, source: str, result: PullResult, what: str) -> 
 def save_state(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _encode(value: Any) -> dict:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from orchestration.connectors.delivery import PullResult, entity_folder
+from orchestration.connectors.delivery import PullResult, entity_folder, remove_orphan_temp_files
 from orchestration.contract import Entity
 
 CONNECTOR = "demo"
@@ -47,6 +47,7 @@ def pull_entity(
     generated = _deliveries(entity_folder(_generation(scale, seed), entity))
     target = entity_folder(landing_dir, entity)
     target.mkdir(parents=True, exist_ok=True)
+    remove_orphan_temp_files(target)
     existing = _deliveries(target)
     result = PullResult(entity, CONNECTOR, f"demo generator (scale {scale}, seed {seed})", "full")
     changed = 0

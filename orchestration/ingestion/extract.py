@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.contract import ENTITIES, Column, Entity
+from orchestration.crash_points import pause_point
 from orchestration.settings import duckdb_memory_limit
 
 log = logging.getLogger(__name__)
@@ -658,6 +659,7 @@ def extract_entity(
                         "was being read; it is still being written."
                     )
             _validate_batch(con, entity)
+            pause_point("extract")
             result.files_loaded = _store(con, entity, {n: current[n] for n in to_load}, run_id)
             con.execute(
                 "drop table if exists _batch; drop table if exists _checked; "

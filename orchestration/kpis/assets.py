@@ -21,6 +21,8 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration import warehouse_lock
+from orchestration.crash_points import pause_point
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.kpis.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
@@ -87,7 +89,12 @@ def kpi_dbt_models(
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
     invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
-    yield from invocation.stream()
+    # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
+    warehouse_lock.record_child(warehouse.path, invocation.process.pid)
+    for i, event in enumerate(invocation.stream()):
+        if i == 1:
+            pause_point("dbt")
+        yield event
 
 
 def _target_path(warehouse_path: str) -> Path:

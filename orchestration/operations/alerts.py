@@ -24,6 +24,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from orchestration.crash_points import pause_point
+
 WATCHABLE = ("red", "amber")
 CADENCE_GRAIN = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter"}
 GRAIN_WORD = {"day": "days", "week": "weeks", "month": "months", "quarter": "quarters"}
@@ -324,6 +326,7 @@ def store_alerts(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
                 f"insert into {ALERTS_TABLE} values ({', '.join('?' for _ in names)})",
                 [[row[n] for n in names] for row in rows],
             )
+        pause_point("alerts")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -19,6 +19,7 @@ Both formats carry the same manifest: row counts per table and the publication i
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -28,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+
+from orchestration.crash_points import pause_point
 
 PUBLIC_SCHEMA = "kpi"
 MANIFEST_SCHEMA = "meta"
@@ -78,6 +81,95 @@ def _prune_versions(versions: Path, keep: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     for leftover in versions.glob(".*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def remove_leftovers(published_path: Path) -> list[Path]:
+    """Remove the temporary files a killed publication left; the paths removed.
+
+    Only safe while no publication is under way, i.e. with the warehouse's lock held.
+    """
+    published_path = Path(published_path)
+    parquet_root = parquet_root_for(published_path)
+    found = [
+        *published_path.parent.glob(f".{glob.escape(published_path.name)}.*.tmp*"),
+        *parquet_root.glob(".current.*.tmp"),
+        *(parquet_root / "versions").glob(".*.tmp"),
+    ]
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
+
+
+def publication_ids(published_path: Path) -> tuple[str | None, str | None]:
+    """The publication id of the DuckDB copy and of the Parquet folder's ``current``."""
+    published_path = Path(published_path)
+    duckdb_id = parquet_id = None
+    # A copy from before publication ids (or one unreadable) counts as unknown: the
+    # repair is then left to the next publication.
+    if published_path.exists():
+        try:
+            con = duckdb.connect(str(published_path), read_only=True)
+            try:
+                query = f"select max(publication_id) from {MANIFEST_TABLE}"
+                duckdb_id = con.execute(query).fetchone()[0]
+            finally:
+                con.close()
+        except duckdb.Error:
+            duckdb_id = None
+    manifest = parquet_root_for(published_path) / "current" / PARQUET_MANIFEST
+    try:
+        parquet_id = json.loads(manifest.read_text())["publication_id"]
+    except (OSError, ValueError, KeyError):
+        parquet_id = None
+    return duckdb_id, parquet_id
+
+
+def complete_switch(published_path: Path) -> str | None:
+    """Point the Parquet link at the DuckDB copy's publication if a kill came in between.
+
+    A publication writes its Parquet version folder before it swaps the DuckDB file, so
+    the folder is there to switch to. Only with the warehouse's lock held. The id switched
+    to, or None when the two already agree.
+    """
+    published_path = Path(published_path)
+    duckdb_id, parquet_id = publication_ids(published_path)
+    parquet_root = parquet_root_for(published_path)
+    if duckdb_id is None or duckdb_id == parquet_id:
+        return None
+    if not (parquet_root / "versions" / duckdb_id).is_dir():
+        return None
+    current = parquet_root / "current"
+    if current.is_dir() and not current.is_symlink():
+        return None  # a copied folder, not a link: the next publication repairs it
+    link_tmp = parquet_root / f".current.{uuid.uuid4().hex}.tmp"
+    os.symlink(Path("versions") / duckdb_id, link_tmp)
+    os.replace(link_tmp, current)
+    _fsync_dir(parquet_root)
+    return duckdb_id
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(duckdb_file: Path, version_dir: Path) -> None:
+    """Flush the new copy to disk before it replaces the old one.
+
+    A rename is atomic for a process killed at any moment; after a power cut it is only
+    as good as the data it points at, so the data reaches the disk first.
+    """
+    for path in [duckdb_file, *version_dir.iterdir()]:
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(version_dir)
+    _fsync_dir(version_dir.parent)
 
 
 def publish_schema(con: duckdb.DuckDBPyConnection, published_path: Path) -> Publication:
@@ -150,15 +242,20 @@ def publish_schema(con: duckdb.DuckDBPyConnection, published_path: Path) -> Publ
             _read_only(path)
         os.rename(version_tmp, version_dir)
         _read_only(tmp)
+        _fsync_tree(tmp, version_dir)
+        pause_point("publish-written")
         # The two swaps: each is atomic; between them (microseconds) the DuckDB copy is
         # already the new one and the Parquet folder still the previous one.
         os.replace(tmp, published_path)
+        pause_point("publish-switch")
         os.symlink(Path("versions") / publication_id, link_tmp)
         if current.is_dir() and not current.is_symlink():
             # A copy of the folder made by a tool that follows links (cp -r, copytree):
             # a rename cannot replace a directory, so that one switch is not atomic.
             shutil.rmtree(current)
         os.replace(link_tmp, current)
+        _fsync_dir(parquet_root)
+        _fsync_dir(published_path.parent)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), link_tmp):
             if leftover.is_symlink() or leftover.exists():

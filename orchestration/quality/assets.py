@@ -34,6 +34,7 @@ from expectations.rules import (
     time_frame,
 )
 from expectations.runner import collect_marks, docs_index, store_results, validate
+from orchestration.crash_points import pause_point
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
@@ -102,6 +103,7 @@ def _evaluate(
         keep_runs=config.keep_runs,
         memory_limit=config.memory_limit,
     )
+    pause_point("quality")
     with warehouse.connection() as con:
         collect_marks(con, run.outcomes, as_of)
         store_results(con, context.run.run_id, run.outcomes)
