@@ -21,11 +21,16 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.kpis.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
 OWNER_ANALYTICS = "team:analytics-engineering"
+
+# Row counts and column types are read from the warehouse after dbt finishes;
+# KPI_DBT_FETCH_METADATA=0 turns that off (for a baseline when measuring its cost).
+FETCH_METADATA_ENV = "KPI_DBT_FETCH_METADATA"
 
 
 class KpiDbtTranslator(DagsterDbtTranslator):
@@ -64,8 +69,24 @@ class KpiDbtTranslator(DagsterDbtTranslator):
             owners = [OWNER_DATA_ENGINEERING]
         return owners
 
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if manifest["nodes"].get(unique_id, {}).get("resource_type") == "model":
+            spec = spec.replace_attributes(freshness_policy=DAILY_RUN_FRESHNESS)
+        return spec
 
-translator = KpiDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+translator = KpiDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True,
+        # Each model links to its SQL file (dagster/code_references) in the UI.
+        enable_code_references=True,
+    )
+)
+
+
+def fetch_metadata_enabled() -> bool:
+    return os.environ.get(FETCH_METADATA_ENV, "1").strip().lower() not in ("0", "false", "no")
 
 
 @dbt_assets(
@@ -87,7 +108,33 @@ def kpi_dbt_models(
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
     invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
-    yield from invocation.stream()
+    events = invocation.stream()
+    if not fetch_metadata_enabled():
+        yield from events
+        return
+    # Row counts of tables (views are not counted: that would run their SQL) and the built
+    # column types. Column lineage is left out: sqlglot re-parses every model.
+    try:
+        yield from events.fetch_row_counts().fetch_column_metadata(with_column_lineage=False)
+    finally:
+        _release_warehouse(invocation.adapter)
+
+
+def _release_warehouse(adapter) -> None:
+    """Close the warehouse file the metadata queries opened in this process.
+
+    dbt-duckdb keeps one DuckDB database open per process, with its own settings; the
+    pipeline's later steps open the same file with theirs, which DuckDB refuses while the
+    first is open.
+    """
+    if adapter is None:
+        return
+    adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    environment = getattr(manager, "_ENV", None)
+    if environment is not None:
+        environment.close()
+        manager.close_all_connections()
 
 
 def _target_path(warehouse_path: str) -> Path:
