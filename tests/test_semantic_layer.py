@@ -86,18 +86,27 @@ def explain(warehouse: Path, queries: list[tuple[list[str], list[str]]]) -> list
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
+def dagster_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("mf_dagster_home")
+    (home / "dagster.yaml").write_text("")
+    return home
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, dagster_home) -> Path:
     from orchestration.demo.generator import generate
 
     landing = tmp_path_factory.mktemp("mf_landing")
     generate(landing, scale=0.02, seed=5)
     path = tmp_path_factory.mktemp("mf_wh") / "warehouse.duckdb"
+    # A persistent instance keeps the run's materializations for the metadata test.
     result = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "run"]
         + ["--landing-dir", str(landing), "--warehouse", str(path)],
         capture_output=True,
         text=True,
         timeout=900,
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     # MetricFlow reads target/semantic_manifest.json, which `dbt parse` writes.
@@ -366,3 +375,34 @@ def test_mf_query_prints_the_monthly_revenue_of_the_governed_table(warehouse, tm
         con.close()
     assert len(governed) > 12
     assert printed == governed
+
+
+def test_a_run_records_row_counts_and_column_types_of_the_dbt_tables(warehouse, dagster_home):
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+
+        def latest(*path: str) -> dict:
+            event = instance.get_latest_materialization_event(dg.AssetKey(list(path)))
+            assert event is not None, path
+            return event.asset_materialization.metadata
+
+        kpi_values = latest("kpi", "kpi_values")
+        orders = latest("marts", "fct_orders")
+        view = latest("semantic", "sem_orders")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute("select count(*) from kpi.kpi_values").fetchone()[0]
+        order_rows = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
+    finally:
+        con.close()
+    assert kpi_values["dagster/row_count"].value == rows > 0
+    assert orders["dagster/row_count"].value == order_rows > 0
+    columns = {c.name: c.type for c in kpi_values["dagster/column_schema"].schema.columns}
+    assert columns["value"].lower().startswith("double")
+    assert columns["period_start"].lower() == "date"
+    # A view is not counted (that would run its SQL), but its columns are read.
+    assert "dagster/row_count" not in view
+    assert "qualifying_revenue_usd" in {
+        c.name for c in view["dagster/column_schema"].schema.columns
+    }
