@@ -449,6 +449,23 @@ def generate(registry: dict[str, dict] | None = None) -> dict:
         }
     ]
 
+    # The record-level views, documented from the same descriptions (the Dagster UI
+    # shows them as the views' column schema).
+    for m in SEMANTIC_MODELS:
+        columns = {m.entity_expr: f"Identifies the {m.entity.replace('_', ' ')}."}
+        columns[m.time_dimension] = m.time_dimension_description
+        columns.update(m.dimensions)
+        columns.update(
+            {measure.expr: measure.description for measure in m.measures if measure.expr != "1"}
+        )
+        models.append(
+            {
+                "name": m.model,
+                "description": f"{m.description} Read by the semantic model {m.name}.",
+                "columns": [{"name": n, "description": d} for n, d in columns.items()],
+            }
+        )
+
     semantic_models = []
     for m in SEMANTIC_MODELS:
         semantic_models.append(
