@@ -377,7 +377,7 @@ def test_mf_query_prints_the_monthly_revenue_of_the_governed_table(warehouse, tm
     assert printed == governed
 
 
-def test_a_run_records_row_counts_and_column_types_of_the_dbt_tables(warehouse, dagster_home):
+def test_a_run_records_the_row_counts_of_the_dbt_tables(warehouse, dagster_home):
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -398,11 +398,5 @@ def test_a_run_records_row_counts_and_column_types_of_the_dbt_tables(warehouse, 
         con.close()
     assert kpi_values["dagster/row_count"].value == rows > 0
     assert orders["dagster/row_count"].value == order_rows > 0
-    columns = {c.name: c.type for c in kpi_values["dagster/column_schema"].schema.columns}
-    assert columns["value"].lower().startswith("double")
-    assert columns["period_start"].lower() == "date"
-    # A view is not counted (that would run its SQL), but its columns are read.
+    # A view is not counted: that would run its SQL.
     assert "dagster/row_count" not in view
-    assert "qualifying_revenue_usd" in {
-        c.name for c in view["dagster/column_schema"].schema.columns
-    }
