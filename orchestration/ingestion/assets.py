@@ -6,10 +6,14 @@ Each asset brings ``raw_<system>.<entity>`` in line with the entity's deliveries
 only warn, because they are normal and must not stop the monthly numbers.
 """
 
+import warnings
+
 import dagster as dg
 
 from orchestration.contract import ENTITIES, Entity
+from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.ingestion.extract import DeliveryError, ensure_schema, extract_entity
+from orchestration.ingestion.schema import contract_table_schema
 from orchestration.keys import OWNER_DATA_ENGINEERING, landing_asset_key, raw_asset_key
 from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.settings import Settings
@@ -53,7 +57,10 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
         metadata={
             "primary_key": ", ".join(entity.key),
             "landing_folder": entity.qualified_name.replace(".", "/"),
+            "dagster/column_schema": contract_table_schema(entity),
+            "dagster/table_name": f"raw_{entity.system}.{entity.name}",
         },
+        freshness_policy=DAILY_RUN_FRESHNESS,
         check_specs=[
             dg.AssetCheckSpec(
                 BROKEN_DELIVERY_CHECK,
@@ -157,4 +164,9 @@ def build_extract_asset(entity: Entity, settings: Settings) -> dg.AssetsDefiniti
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[build_extract_asset(entity, settings) for entity in ENTITIES])
+    assets = [build_extract_asset(entity, settings) for entity in ENTITIES]
+    # Each asset links to the Python that builds it (dagster/code_references); the API is
+    # marked beta, which is not worth a warning on every command.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Definitions(assets=dg.with_source_code_references(assets))

@@ -23,11 +23,16 @@ from dagster_dbt import (
 
 from orchestration import warehouse_lock
 from orchestration.crash_points import pause_point
+from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.kpis.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
 OWNER_ANALYTICS = "team:analytics-engineering"
+
+# Row counts (and with KPI_DBT_FETCH_METADATA=all the built column types) are read from
+# the warehouse after dbt finishes; =0 reads neither (BENCHMARKS.md).
+FETCH_METADATA_ENV = "KPI_DBT_FETCH_METADATA"
 
 
 class KpiDbtTranslator(DagsterDbtTranslator):
@@ -66,8 +71,33 @@ class KpiDbtTranslator(DagsterDbtTranslator):
             owners = [OWNER_DATA_ENGINEERING]
         return owners
 
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if manifest["nodes"].get(unique_id, {}).get("resource_type") == "model":
+            spec = spec.replace_attributes(freshness_policy=DAILY_RUN_FRESHNESS)
+        return spec
 
-translator = KpiDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+translator = KpiDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True,
+        # Each model links to its SQL file (dagster/code_references) in the UI.
+        enable_code_references=True,
+    )
+)
+
+
+def fetched_metadata() -> str:
+    """What is read after the build: "rows" (row counts, the default), "all" (and the
+    column types) or "" (neither).
+
+    Column types almost double the time spent after the build at scale 10
+    (BENCHMARKS.md); the documented column schema is on the asset definitions either way.
+    """
+    value = os.environ.get(FETCH_METADATA_ENV, "rows").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return ""
+    return "all" if value == "all" else "rows"
 
 
 @dbt_assets(
@@ -91,10 +121,45 @@ def kpi_dbt_models(
     invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
     # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
     warehouse_lock.record_child(warehouse.path, invocation.process.pid)
-    for i, event in enumerate(invocation.stream()):
+    events = invocation.stream()
+    fetch = fetched_metadata()
+    if not fetch:
+        yield from _pausing_after_first(events)
+        return
+    # Row counts of tables (views are not counted: that would run their SQL), and the built
+    # column types if asked. Column lineage is left out: sqlglot re-parses every model.
+    events = events.fetch_row_counts()
+    if fetch == "all":
+        events = events.fetch_column_metadata(with_column_lineage=False)
+    try:
+        yield from _pausing_after_first(events)
+    finally:
+        _release_warehouse(invocation.adapter)
+
+
+def _pausing_after_first(events):
+    """The events, with the crash tests' pause point once dbt is under way."""
+    for i, event in enumerate(events):
         if i == 1:
             pause_point("dbt")
         yield event
+
+
+def _release_warehouse(adapter) -> None:
+    """Close the warehouse file the metadata queries opened in this process.
+
+    dbt-duckdb keeps one DuckDB database open per process, with its own settings; the
+    pipeline's later steps open the same file with theirs, which DuckDB refuses while the
+    first is open.
+    """
+    if adapter is None:
+        return
+    adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    environment = getattr(manager, "_ENV", None)
+    if environment is not None:
+        environment.close()
+        manager.close_all_connections()
 
 
 def _target_path(warehouse_path: str) -> Path:

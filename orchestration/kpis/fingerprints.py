@@ -2,7 +2,11 @@
 
 A KPI's fingerprint is a hash of the SQL that computes it: its ``fct_kpi_<id>`` model,
 every model upstream of it and every macro they use, with comments and white space
-removed (so reformatting is not a change). ``kpi_fingerprints.json`` in the dbt project
+removed (so reformatting is not a change). A KPI that is also a MetricFlow metric has a
+second one, ``semantic_fingerprint``: its metric and the metrics it uses, the semantic
+models that hold their measures (entities, dimensions, measures) and the SQL upstream of
+those (models/semantic), so the semantic layer cannot drift from a definition version
+either. ``kpi_fingerprints.json`` in the dbt project
 records, per KPI, the fingerprint of its current definition version. ``check`` fails
 when a fingerprint moved while the version did not; ``update`` records the new
 fingerprints, and refuses to do so for a KPI whose version was not bumped.
@@ -45,6 +49,110 @@ def _kpi_nodes(manifest: dict) -> dict[str, dict]:
     return found
 
 
+def _semantic_fingerprint(manifest: dict, kpi_id: str) -> dict | None:
+    """The fingerprint of the MetricFlow definition of a KPI, or None without a metric."""
+    metrics = manifest.get("metrics", {})
+    semantic_models = manifest.get("semantic_models", {})
+    start = f"metric.kpi_warehouse.{kpi_id}"
+    if start not in metrics:
+        return None
+    seen_metrics: set[str] = set()
+    stack = [start]
+    while stack:
+        uid = stack.pop()
+        if uid in seen_metrics or uid not in metrics:
+            continue
+        seen_metrics.add(uid)
+        stack.extend(metrics[uid]["depends_on"].get("nodes", []))
+    measures = {
+        m["name"]
+        for uid in seen_metrics
+        for m in metrics[uid]["type_params"].get("input_measures") or []
+    }
+    used_models = sorted(
+        uid
+        for uid, model in semantic_models.items()
+        if measures & {m["name"] for m in model["measures"]}
+    )
+    digest = hashlib.sha256()
+    for uid in sorted(seen_metrics):
+        metric = metrics[uid]
+        definition = {k: metric.get(k) for k in ("type", "type_params", "filter")}
+        digest.update(uid.encode() + b"\0" + json.dumps(definition, sort_keys=True).encode())
+    upstream: set[str] = set()
+    for uid in used_models:
+        model = semantic_models[uid]
+        definition = {
+            "node_relation": model["node_relation"],
+            "defaults": model["defaults"],
+            "entities": [
+                {k: e.get(k) for k in ("name", "type", "expr")} for e in model["entities"]
+            ],
+            "dimensions": [
+                {k: d.get(k) for k in ("name", "type", "expr", "type_params", "is_partition")}
+                for d in model["dimensions"]
+            ],
+            "measures": [
+                {
+                    k: m.get(k)
+                    for k in (
+                        "name",
+                        "agg",
+                        "expr",
+                        "agg_params",
+                        "agg_time_dimension",
+                        "non_additive_dimension",
+                    )
+                }
+                for m in model["measures"]
+            ],
+        }
+        # Where a model's SQL lives is not what it computes.
+        definition["node_relation"] = {
+            k: v for k, v in (definition["node_relation"] or {}).items() if k != "database"
+        }
+        digest.update(uid.encode() + b"\0" + json.dumps(definition, sort_keys=True).encode())
+        upstream.update(model["depends_on"].get("nodes", []))
+    nodes, code_digest = _upstream_digest(manifest, sorted(upstream))
+    digest.update(code_digest.encode())
+    return {
+        "semantic_fingerprint": digest.hexdigest(),
+        "semantic_models": sorted(semantic_models[uid]["name"] for uid in used_models)
+        + sorted(nodes),
+    }
+
+
+def _upstream_digest(manifest: dict, start: list[str]) -> tuple[list[str], str]:
+    """The names of the models from ``start`` up, and a hash of their SQL and macros."""
+    nodes = manifest["nodes"]
+    macros = manifest["macros"]
+    seen_nodes: set[str] = set()
+    seen_macros: set[str] = set()
+    stack = list(start)
+    while stack:
+        uid = stack.pop()
+        if uid in seen_nodes or uid not in nodes:
+            continue
+        seen_nodes.add(uid)
+        stack.extend(nodes[uid]["depends_on"].get("nodes", []))
+        seen_macros.update(nodes[uid]["depends_on"].get("macros", []))
+    macro_stack = list(seen_macros)
+    while macro_stack:
+        uid = macro_stack.pop()
+        for dep in macros.get(uid, {}).get("depends_on", {}).get("macros", []):
+            if dep not in seen_macros:
+                seen_macros.add(dep)
+                macro_stack.append(dep)
+    digest = hashlib.sha256()
+    for uid in sorted(seen_nodes):
+        digest.update(uid.encode() + b"\0" + _normalise(nodes[uid]["raw_code"]).encode() + b"\0")
+    for uid in sorted(seen_macros):
+        # Only the project's own macros: adapter internals change with dbt releases.
+        if uid.startswith("macro.kpi_warehouse."):
+            digest.update(uid.encode() + b"\0" + _normalise(macros[uid]["macro_sql"]).encode())
+    return [nodes[uid]["name"] for uid in seen_nodes], digest.hexdigest()
+
+
 def compute(manifest: dict) -> dict[str, dict]:
     """KPI id → {definition_version, fingerprint, models} from a dbt manifest."""
     nodes = manifest["nodes"]
@@ -83,6 +191,9 @@ def compute(manifest: dict) -> dict[str, dict]:
             "fingerprint": digest.hexdigest(),
             "models": sorted(nodes[uid]["name"] for uid in seen_nodes),
         }
+        semantic = _semantic_fingerprint(manifest, kpi_id)
+        if semantic:
+            result[kpi_id].update(semantic)
     return result
 
 
@@ -113,6 +224,19 @@ def problems(recorded: dict, current: dict) -> list[str]:
                 f"but is still definition version {now['definition_version']}: add a version "
                 "with its formula and effective_from to config.meta.kpi.versions, then run "
                 "the update."
+            )
+        elif now.get("semantic_fingerprint") and not before.get("semantic_fingerprint"):
+            found.append(f"KPI {kpi_id} has no recorded semantic fingerprint; run the update.")
+        elif (
+            before.get("semantic_fingerprint")
+            and now.get("semantic_fingerprint") != before["semantic_fingerprint"]
+            and now["definition_version"] == before["definition_version"]
+        ):
+            found.append(
+                f"KPI {kpi_id} is computed differently in the semantic layer (semantic models "
+                f"and models: {', '.join(now.get('semantic_models', []))}) but is still "
+                f"definition version {now['definition_version']}: add a version with its "
+                "formula and effective_from to config.meta.kpi.versions, then run the update."
             )
     for kpi_id in recorded.keys() - current.keys():
         found.append(f"KPI {kpi_id} is recorded but no model defines it any more.")
