@@ -48,3 +48,24 @@
         else 6
     end
 {%- endmacro %}
+
+{#- The history snapshot, or an empty relation of its columns before its first run: a
+    plain `dbt run` (no snapshot) on a new warehouse still builds the reported values and
+    restatements, empty. -#}
+{% macro kpi_values_history_or_empty() -%}
+    {%- set history = ref('kpi_values_history') -%}
+    {%- set found = adapter.get_relation(
+        database=history.database, schema=history.schema, identifier=history.identifier
+    ) if execute else history -%}
+    {%- if found is not none -%}
+    select * from {{ history }}
+    {%- else -%}
+    select
+        kpi_values.*,
+        cast(null as {{ type_text() }}) as run_id,
+        cast(null as timestamp) as dbt_valid_from,
+        cast(null as timestamp) as dbt_valid_to
+    from {{ ref('kpi_values') }} as kpi_values
+    where false
+    {%- endif -%}
+{%- endmacro %}

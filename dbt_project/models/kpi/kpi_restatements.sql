@@ -17,7 +17,7 @@ reported as (
 ),
 
 history as (
-    select * from {{ ref('kpi_values_history') }}
+    select * from ({{ kpi_values_history_or_empty() }}) as versions
     where dbt_valid_to is null
 ),
 

@@ -1,8 +1,9 @@
 -- What was reported: for every complete period (every grain and slice), the row as first
 -- published after the period closed, i.e. the oldest version in the history that has
 -- is_complete = true. Later restatements never change it (see kpi_restatements).
+-- depends_on: {{ ref('kpi_values') }}
 with history as (
-    select * from {{ ref('kpi_values_history') }}
+    {{ kpi_values_history_or_empty() }}
 ),
 
 closed as (
