@@ -72,3 +72,14 @@ def test_check_fails_on_an_edited_entry(monkeypatch, capsys):
     assert fingerprints.main(["check"]) == 1
     assert "attendance_rate's target entry" in capsys.readouterr().err
     assert fingerprints.main(["update"]) == 1
+
+
+def test_the_default_target_in_the_definition_is_the_newest_entry():
+    # kpi_definitions publishes default_target and amber_tolerance; they must not
+    # contradict the dated entries (appending an entry means updating them too).
+    from tests.test_kpi_registry import definitions
+
+    for kpi_id, kpi in definitions().items():
+        newest = max(kpi["targets"], key=lambda e: str(e["effective_from"]))
+        assert newest["target"] == kpi["default_target"], kpi_id
+        assert newest["amber_tolerance"] == kpi["amber_tolerance"], kpi_id
