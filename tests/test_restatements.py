@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from orchestration.settings import DBT_PROJECT_DIR, published_path_for
 
@@ -30,7 +31,8 @@ KEY = ["kpi_id", "grain", "period_start", "dimension", "dimension_value"]
 LATE_FILE = "2026-11-01.csv"
 MONTH = "2026-03-01"
 NEW_ENTRY_FROM = "2026-10-01"
-NEW_BACKLOG_TARGET = 10.0
+# Below October's backlog at this scale, so October's status turns.
+NEW_BACKLOG_TARGET = 0.5
 SCORECARD_MONTH = "2026-10"
 
 
@@ -225,8 +227,18 @@ def test_only_keys_whose_value_or_status_moved_are_restatements(scenario):
     ).all()
     assert (restatements.grain != "year").all()
     merged = scenario["values_2"].merge(scenario["reported_2"], on=KEY, suffixes=("", "_r"))
+    # Half the last digit shown, by unit (the var restatement_decimals).
+    digits = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"][
+        "restatement_decimals"
+    ]
+    units = read(scenario["published"], "select kpi_id, unit from kpi.kpi_definitions")
+    half = merged.kpi_id.map(
+        {k: 0.5 * 10.0 ** -digits[u] for k, u in zip(units.kpi_id, units.unit, strict=True)}
+    )
     moved = merged[
-        ((merged.value - merged.value_r).abs() >= 0.005) | (merged.status != merged.status_r)
+        ((merged.value - merged.value_r).abs() >= half)
+        | (merged.value.isna() != merged.value_r.isna())
+        | (merged.status != merged.status_r)
     ]
     assert len(restatements) == len(moved) > 0
     assert set(restatements.kpi_id) <= {
@@ -269,7 +281,9 @@ def test_a_target_restatement_only_where_the_new_entry_judged_a_reported_period(
     by_target = restatements[restatements.reason == "target"]
     assert set(by_target.kpi_id) == {"ticket_backlog"}
     assert (by_target.period_start >= pd.Timestamp(NEW_ENTRY_FROM)).all()
-    assert by_target.detail.str.startswith(f"target entry from {NEW_ENTRY_FROM}: target 10").all()
+    assert by_target.detail.str.startswith(
+        f"target entry from {NEW_ENTRY_FROM}: target {NEW_BACKLOG_TARGET}"
+    ).all()
     # October was reported against 75 and is judged against 10 now.
     october = _row(by_target, "ticket_backlog", "month", NEW_ENTRY_FROM)
     assert october.reported_status != october.current_status
