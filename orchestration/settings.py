@@ -16,7 +16,13 @@ from pathlib import Path
 from orchestration.contract import SYSTEMS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# KPI_DBT_PROJECT_DIR runs the pipeline on a copy of the dbt project (e.g. a registry with
+# a proposed target entry) without touching the one in the repository.
+DBT_PROJECT_DIR = (
+    Path(os.environ["KPI_DBT_PROJECT_DIR"]).expanduser().resolve()
+    if os.environ.get("KPI_DBT_PROJECT_DIR")
+    else PROJECT_ROOT / "dbt_project"
+)
 DEFAULT_GX_DIR = PROJECT_ROOT / "var" / "gx"
 DEFAULT_QUALITY_CONFIG = PROJECT_ROOT / "expectations" / "quality.yml"
 

@@ -216,6 +216,10 @@ class KpiView:
     comment: str | None
     red_streak: int
     definition_notes: list[DefinitionNote] = field(default_factory=list)
+    # The previous month / the same month last year was restated after it was reported:
+    # the comparison is against today's figure, not the one in that month's scorecard.
+    previous_restated: bool = False
+    last_year_restated: bool = False
     sparkline: str = ""
     trend_chart: str = ""
     large: bool = False
@@ -239,6 +243,22 @@ class KpiView:
     @property
     def direction_text(self) -> str:
         return "higher is better" if self.direction == "higher_is_better" else "lower is better"
+
+
+@dataclass
+class Restatement:
+    """A company-wide month whose published figure changed after it was reported."""
+
+    kpi_id: str
+    kpi_name: str
+    period: date
+    reported_text: str
+    current_text: str
+    reported_status: Status
+    current_status: Status
+    reason: str
+    detail: str
+    restated_at: datetime
 
 
 @dataclass
@@ -277,6 +297,10 @@ class Scorecard:
     commentary: Commentary
     run_id: str = ""
     assets: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)
+    # Restated months (company-wide, month grain) since the last scorecard; all of them
+    # when no earlier scorecard is known (restated_since None).
+    restatements: list[Restatement] = field(default_factory=list)
+    restated_since: datetime | None = None
 
     trend_months = TREND_MONTHS
 
@@ -491,8 +515,13 @@ def load_scorecard(
     owner: str | None = None,
     commentary_dir: Path | None = None,
     generated_at: datetime | None = None,
+    restated_since: datetime | None = None,
 ) -> Scorecard:
-    """Read one month of the published copy into the scorecard's view model."""
+    """Read one month of the published copy into the scorecard's view model.
+
+    ``restated_since`` (UTC): list the restatements made after it (the last scorecard's
+    generation time); None lists every restatement of the months up to this one.
+    """
     start = _month_start(month)
     window_start = _add_months(start, -(TREND_MONTHS - 1))
     con = _connect(Path(published_path))
@@ -526,6 +555,18 @@ def load_scorecard(
             "select max(period_start) from kpi.kpi_values where grain = 'day' and dimension = 'all'"
         ).fetchone()
         quality_available, quality = _quality(con, start)
+        restated = (
+            _rows(
+                con,
+                "select kpi_id, period_start, reported_value, current_value, reported_status, "
+                "current_status, restated_at, reason, detail from kpi.kpi_restatements "
+                "where grain = 'month' and dimension = 'all' and period_start <= ? "
+                "order by restated_at desc, kpi_id, period_start",
+                [start],
+            )
+            if _table_exists(con, "kpi", "kpi_restatements")
+            else []
+        )
         span = con.execute(
             "select min(period_start), max(period_start) from kpi.kpi_values "
             "where grain = 'month' and dimension = 'all'"
@@ -559,6 +600,7 @@ def load_scorecard(
     slices_by_kpi: dict[str, list[dict]] = {}
     for r in slices:
         slices_by_kpi.setdefault(r["kpi_id"], []).append(r)
+    restated_months = {(r["kpi_id"], r["period_start"]) for r in restated}
 
     window_end = _add_months(start, 1)
     kpis: list[KpiView] = []
@@ -684,6 +726,8 @@ def load_scorecard(
                 comment=commentary.comments.get(kpi_id),
                 red_streak=streak,
                 definition_notes=notes,
+                previous_restated=(kpi_id, _add_months(start, -1)) in restated_months,
+                last_year_restated=(kpi_id, _add_months(start, -12)) in restated_months,
             )
         )
     if owner is not None and kpis:
@@ -702,6 +746,28 @@ def load_scorecard(
                 kpi.large = len(members) <= LARGE_CARDS_UP_TO
             perspectives.append(PerspectiveView(key, title, question, members))
     worse, better = _movers(kpis)
+    shown = {k.kpi_id: k for k in kpis}
+    since = restated_since.astimezone(timezone.utc).replace(tzinfo=None) if restated_since else None
+    restatements = [
+        Restatement(
+            kpi_id=r["kpi_id"],
+            kpi_name=shown[r["kpi_id"]].name,
+            period=r["period_start"],
+            reported_text=format_value(
+                _num(r["reported_value"]), shown[r["kpi_id"]].unit, shown[r["kpi_id"]].decimals
+            ),
+            current_text=format_value(
+                _num(r["current_value"]), shown[r["kpi_id"]].unit, shown[r["kpi_id"]].decimals
+            ),
+            reported_status=Status.of(r["reported_status"]),
+            current_status=Status.of(r["current_status"]),
+            reason=r["reason"],
+            detail=_clip(r["detail"], 160),
+            restated_at=r["restated_at"],
+        )
+        for r in restated
+        if r["kpi_id"] in shown and (since is None or r["restated_at"] > since)
+    ]
     return Scorecard(
         month=start,
         month_label=f"{calendar.month_name[start.month]} {start.year}",
@@ -720,6 +786,8 @@ def load_scorecard(
         ),
         quality_available=quality_available,
         commentary=commentary,
+        restatements=restatements,
+        restated_since=restated_since,
     )
 
 
@@ -763,10 +831,17 @@ def render_month(
     """Load, render and archive one month's scorecard; the archived file and its model."""
     import uuid
 
-    from reports.archive import archive_dir, archive_scorecard
+    from reports.archive import archive_dir, archive_scorecard, last_generated_at
 
     run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
-    scorecard = load_scorecard(published_path, month, owner=owner, commentary_dir=commentary_dir)
+    folder = archive_dir(out_dir)
+    scorecard = load_scorecard(
+        published_path,
+        month,
+        owner=owner,
+        commentary_dir=commentary_dir,
+        restated_since=last_generated_at(folder, owner),
+    )
     result = render_pdf(scorecard, run_id=run_id)
-    archived = archive_scorecard(scorecard, result, archive_dir(out_dir), run_id)
+    archived = archive_scorecard(scorecard, result, folder, run_id)
     return archived, scorecard, result

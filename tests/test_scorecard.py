@@ -95,6 +95,12 @@ def pdf_pages(path: Path, layout: bool = True) -> list[str]:
     return text.split("\f")
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
@@ -211,10 +217,15 @@ def test_rerendering_the_same_data_gives_the_same_numbers(rendered, published, m
         return [re.sub(r"(Generated|generated) [^\n]*", "", p) for p in pages]
 
     assert stable(pdf_pages(second.path)) == stable(first_text)
+    # The archived scorecard stands: same numbers, no new revision, nothing overwritten.
+    assert second.path == first.path and second.sha256 == first.sha256
     manifest = json.loads((out / month / "manifest.json").read_text())
     entry = manifest["files"][f"scorecard-{month}.pdf"]
-    assert entry["run_id"] == "run-2"
-    assert entry["sha256"] == second.sha256
+    assert entry["run_id"] == first.entry["run_id"] != "run-2"
+    assert entry["sha256"] == second.sha256 == _sha256(first.path)
+    assert [r["file"] for r in manifest["revisions"][f"scorecard-{month}.pdf"]] == [
+        f"scorecard-{month}.pdf"
+    ]
     assert entry["as_of"] == scorecard.as_of.isoformat()
     assert entry["definition_versions"] == {k.kpi_id: k.version_used for k in scorecard.kpis}
     assert entry["numbers_sha256"] == scorecard.numbers_fingerprint()

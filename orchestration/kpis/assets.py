@@ -115,6 +115,9 @@ def kpi_dbt_models(
 ):
     # The profile reads the warehouse path from the environment of the dbt process.
     os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
+    # The history snapshot records which run published each state of kpi_values (an
+    # environment variable, not a var: a new var every run would defeat partial parsing).
+    os.environ["KPI_RUN_ID"] = context.run_id
     args = ["build", "--exclude-resource-type", "unit_test"]
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]

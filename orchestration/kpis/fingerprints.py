@@ -11,6 +11,11 @@ records, per KPI, the fingerprint of its current definition version. ``check`` f
 when a fingerprint moved while the version did not; ``update`` records the new
 fingerprints, and refuses to do so for a KPI whose version was not bumped.
 
+Targets are governed the same way: ``kpi_target_entries.json`` records each KPI's dated
+target entries (config.meta.kpi.targets). A new entry may only be appended, with an
+``effective_from`` after the last one; ``check`` fails, and ``update`` refuses, when a
+recorded entry was edited or removed, because that would rewrite past statuses.
+
     python -m orchestration.kpis.fingerprints check
     python -m orchestration.kpis.fingerprints update
 """
@@ -26,6 +31,7 @@ from pathlib import Path
 from orchestration.settings import DBT_PROJECT_DIR
 
 FINGERPRINTS_FILE = DBT_PROJECT_DIR / "kpi_fingerprints.json"
+TARGET_ENTRIES_FILE = DBT_PROJECT_DIR / "kpi_target_entries.json"
 KPI_MODEL_PREFIX = "fct_kpi_"
 
 _SQL_COMMENT = re.compile(r"--[^\n]*")
@@ -197,6 +203,51 @@ def compute(manifest: dict) -> dict[str, dict]:
     return result
 
 
+def target_entries(manifest: dict) -> dict[str, list[dict]]:
+    """KPI id → its dated target entries as recorded: the entry and a hash of it."""
+    result = {}
+    for kpi_id, node in sorted(_kpi_nodes(manifest).items()):
+        entries = []
+        for entry in node["config"]["meta"]["kpi"].get("targets") or []:
+            canonical = {
+                "effective_from": str(entry.get("effective_from")),
+                "target": entry.get("target"),
+                "amber_tolerance": entry.get("amber_tolerance"),
+                "reason": entry.get("reason"),
+            }
+            digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+            entries.append({**canonical, "sha256": digest})
+        result[kpi_id] = entries
+    return result
+
+
+def target_problems(recorded: dict, current: dict) -> list[str]:
+    """Sentences describing every target entry edited, removed or appended out of order."""
+    found = []
+    for kpi_id, now in current.items():
+        dates = [e["effective_from"] for e in now]
+        if not now:
+            found.append(f"KPI {kpi_id} has no dated target entries in config.meta.kpi.targets.")
+        elif dates != sorted(set(dates)):
+            found.append(
+                f"KPI {kpi_id}'s target entries are not in strictly increasing effective_from "
+                "order: append a new entry after the last one instead."
+            )
+        before = recorded.get(kpi_id)
+        if before is None:
+            found.append(f"KPI {kpi_id} has no recorded target entries; run the update.")
+            continue
+        for i, old in enumerate(before):
+            if i >= len(now) or now[i]["sha256"] != old["sha256"]:
+                found.append(
+                    f"KPI {kpi_id}'s target entry effective from {old['effective_from']} was "
+                    "edited or removed, which would change past statuses: restore it and "
+                    "append a new dated entry instead."
+                )
+                break
+    return found
+
+
 def load_manifest() -> dict:
     from orchestration.kpis.project import ensure_manifest
 
@@ -246,10 +297,16 @@ def problems(recorded: dict, current: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv else "check"
-    current = compute(load_manifest())
+    manifest = load_manifest()
+    current = compute(manifest)
     recorded = json.loads(FINGERPRINTS_FILE.read_text()) if FINGERPRINTS_FILE.exists() else {}
+    targets_now = target_entries(manifest)
+    targets_recorded = (
+        json.loads(TARGET_ENTRIES_FILE.read_text()) if TARGET_ENTRIES_FILE.exists() else {}
+    )
+    target_found = target_problems(targets_recorded, targets_now)
     if command == "check":
-        found = problems(recorded, current)
+        found = problems(recorded, current) + target_found
         for sentence in found:
             print(f"error: {sentence}", file=sys.stderr)
         if not found:
@@ -260,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             s
             for s in problems(recorded, current)
             if "is computed differently" in s or "went back" in s
-        ]
+        ] + [s for s in target_found if "no recorded target entries" not in s]
         if blocked:
             for sentence in blocked:
                 print(f"error: {sentence}", file=sys.stderr)
             return 1
         FINGERPRINTS_FILE.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        TARGET_ENTRIES_FILE.write_text(json.dumps(targets_now, indent=2, sort_keys=True) + "\n")
         print(f"recorded {len(current)} KPI fingerprints in {FINGERPRINTS_FILE}")
         return 0
     print("usage: python -m orchestration.kpis.fingerprints [check|update]", file=sys.stderr)

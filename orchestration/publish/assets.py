@@ -19,6 +19,9 @@ from orchestration.resources import WarehouseResource
     deps=[
         dbt_model_asset_key("kpi", "kpi_values"),
         dbt_model_asset_key("kpi", "kpi_definitions"),
+        dbt_model_asset_key("kpi", "kpi_targets"),
+        dbt_model_asset_key("kpi", "kpi_values_reported"),
+        dbt_model_asset_key("kpi", "kpi_restatements"),
         KPI_ALERTS_KEY,
         dbt_model_asset_key("kpi", "kpi_quality"),
     ],

@@ -173,7 +173,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         warehouse: WarehouseResource,
         scorecard: ScorecardResource,
     ) -> dg.MaterializeResult:
-        from reports.archive import scorecard_filename
+        from reports.archive import latest_revision, scorecard_filename
         from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
 
         try:
@@ -190,8 +190,9 @@ def build_defs(settings: Settings) -> dg.Definitions:
             return dg.MaterializeResult(metadata={"sent": False, "reason": "backfill"})
         model = _load(context, warehouse, scorecard)
         month_dir = scorecard.archive / model.month_key
-        name = scorecard_filename(model.month_key)
         manifest = json.loads((month_dir / "manifest.json").read_text(encoding="utf-8"))
+        # A restated month has several revisions: the newest is the one to send.
+        name = latest_revision(manifest, scorecard_filename(model.month_key))
         entry = manifest["files"][name]
         # The mail's summary is computed now; it must describe the attached PDF.
         if entry["numbers_sha256"] != model.numbers_fingerprint():

@@ -708,6 +708,10 @@ class Targets:
         if kpi_id == "service_availability" and dimension == "service":
             target = self.service_targets.get(value)
             return None if target is None else Fraction(target)
+        if dimension != ALL and KPI_BY_ID[kpi_id].kind == "sum":
+            # kpi-catalog.md, Target: a company-wide level says nothing about one slice's
+            # share of a sum or count; only named slice targets (revenue's) apply.
+            return None
         return _fraction_of(self.defaults.get(kpi_id, NO_DEFAULT)[0])
 
     def _revenue_target(self, period: Period, dimension: str, value: str) -> Fraction | None:

@@ -15,6 +15,12 @@ targets as (
     select * from {{ ref('fct_kpi_targets') }}
 ),
 
+-- The company-wide dated entries; a period uses the one in force on its first day.
+target_entries as (
+    select * from {{ ref('kpi_targets') }}
+    where dimension = 'all'
+),
+
 results as (
     {%- for kpi_id in kpi_ids() %}
     select
@@ -58,8 +64,7 @@ filled as (
     select
         grid.*,
         definitions.direction,
-        definitions.default_target,
-        definitions.amber_tolerance,
+        definitions.aggregation,
         definitions.target_source,
         definitions.definition_version,
         coalesce(results.numerator, 0) as numerator,
@@ -95,9 +100,16 @@ targeted as (
             when valued.target_source = 'sales_targets' then targets.target
             when valued.target_source = 'service_catalog' and valued.dimension = 'service'
                 then targets.target
-            else valued.default_target
-        end as target
+            -- A company-wide level says nothing about one slice's share of a sum or count.
+            when valued.dimension <> 'all' and valued.aggregation in ('sum', 'count') then null
+            else target_entries.target
+        end as target,
+        target_entries.amber_tolerance
     from valued
+    left join target_entries
+        on valued.kpi_id = target_entries.kpi_id
+        and target_entries.effective_from <= valued.period_start
+        and (target_entries.effective_to is null or valued.period_start < target_entries.effective_to)
     left join targets
         on valued.kpi_id = targets.kpi_id
         and valued.grain = targets.grain
