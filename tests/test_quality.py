@@ -122,12 +122,16 @@ def copy_of_good(good, tmp_path):
 
 def assert_blocked(copy: dict, check: str, asset: str, quality_config: Path | None = None) -> str:
     before = sha256(copy["published"])
+    history_sql = "select * from history.kpi_values_history order by all"
+    history_before = read(copy["warehouse"], history_sql)
     result = run_cli(copy["landing"], copy["warehouse"], copy["gx"] / "gx", quality_config)
     message = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0, result.stderr[-3000:]
     assert message.startswith(f"error: Blocking check {check} on {asset} failed"), message
     assert "Nothing was published" in message
     assert sha256(copy["published"]) == before
+    # What was not published does not enter the history of published values.
+    assert read(copy["warehouse"], history_sql) == history_before
     return message
 
 

@@ -68,6 +68,7 @@ STAGE_OF_STEP = {
     "kpi_output_quality_checks": "quality",
     "kpi__kpi_quality": "quality",
     "kpi_dbt_models": "dbt",
+    "kpi_history_models": "dbt",
     "published__kpi": "publish",
 }
 # The delivery formats floor.sql reads per entity folder (everything else: CSV).

@@ -73,7 +73,7 @@ class KpiDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
-        if manifest["nodes"].get(unique_id, {}).get("resource_type") == "model":
+        if manifest["nodes"].get(unique_id, {}).get("resource_type") in ("model", "snapshot"):
             spec = spec.replace_attributes(freshness_policy=DAILY_RUN_FRESHNESS)
         return spec
 
@@ -100,12 +100,19 @@ def fetched_metadata() -> str:
     return "all" if value == "all" else "rows"
 
 
+# The history snapshot of kpi_values and what derives from it (reported values,
+# restatements) record what was published, so they are built in a step of their own that
+# runs only once the blocking checks on kpi_values have passed: a blocked run's values
+# never enter the history.
+HISTORY_SELECTION = "kpi_values_history+"
+
+
 @dbt_assets(
     manifest=ensure_manifest(),
     project=dbt_project,
     dagster_dbt_translator=translator,
     # Unit tests prove the SQL in CI; a production run only builds and data-tests.
-    exclude="resource_type:unit_test",
+    exclude=f"resource_type:unit_test {HISTORY_SELECTION}",
     # Once, after a pause: a warehouse file still locked by another process is the
     # transient case; a failing model or test fails again and stops the run.
     retry_policy=dg.RetryPolicy(max_retries=1, delay=15),
@@ -113,6 +120,28 @@ def fetched_metadata() -> str:
 def kpi_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
+    yield from _dbt_build(context, dbt, warehouse)
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    select=HISTORY_SELECTION,
+    exclude="resource_type:unit_test",
+    name="kpi_history_models",
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=15),
+)
+def kpi_history_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    yield from _dbt_build(context, dbt, warehouse)
+
+
+def _dbt_build(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    """``dbt build`` of the step's selection (dagster-dbt passes it), with metadata."""
     # The profile reads the warehouse path from the environment of the dbt process.
     os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
     # The history snapshot records which run published each state of kpi_values (an
@@ -177,6 +206,6 @@ def _target_path(warehouse_path: str) -> Path:
 
 
 defs = dg.Definitions(
-    assets=[kpi_dbt_models],
+    assets=[kpi_dbt_models, kpi_history_models],
     resources={"dbt": DbtCliResource(project_dir=dbt_project)},
 )
