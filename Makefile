@@ -34,11 +34,10 @@ bench: install
 ui: install
 	$(BIN)/kpi-warehouse ui
 
-# The dbt docs site (KPI definitions, lineage) for a governance review, on loopback.
+# The dbt docs (KPI definitions, lineage) and the Data Docs for a review, on loopback.
 docs: install
-	cd dbt_project && KPI_WAREHOUSE_PATH=$${KPI_WAREHOUSE_PATH:-../var/demo/warehouse.duckdb} \
-		../$(BIN)/dbt docs generate --profiles-dir . && \
-		../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
+	KPI_WAREHOUSE_PATH=$${KPI_WAREHOUSE_PATH:-var/demo/warehouse.duckdb} \
+		$(BIN)/kpi-warehouse docs --regenerate --port 8080
 
 # ruff for Python, sqlfluff for the dbt models (rendered by dbt against a scratch file).
 lint: install

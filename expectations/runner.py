@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pyarrow as pa
 
+from expectations.data_docs import make_offline
 from expectations.rules import MARKS_DAYS, Rule
 
 # Great Expectations is imported where a validation runs, not here: importing it takes
@@ -229,6 +230,7 @@ def validate(
                     *(ExpectationSuiteIdentifier(name=d.suite.name) for d in definitions),
                 ],
             )
+            make_offline(gx_dir / "data_docs")
         except Exception as exc:
             log.warning("building the Data Docs in %s failed: %s", gx_dir, exc)
         by_check = {(suite_name(r.suite), r.name): r for r in rules}

@@ -281,6 +281,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Serve the dbt docs (/dbt/) and the Data Docs (/quality/) on loopback."""
+    from orchestration import docs_server
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    settings = Settings.from_env()
+    warehouse = (args.warehouse or settings.warehouse_path).expanduser().resolve()
+    dbt_dir = DBT_PROJECT_DIR / "target"
+    if args.regenerate or not all((dbt_dir / f).is_file() for f in docs_server.DBT_DOCS_FILES):
+        if not warehouse.is_file():
+            raise CliError(
+                f"Warehouse {warehouse} does not exist; run the pipeline first or pass --warehouse."
+            )
+        _progress(f"generating the dbt docs from {warehouse}")
+        try:
+            docs_server.generate_dbt_docs(DBT_PROJECT_DIR, warehouse)
+        except RuntimeError as exc:
+            raise CliError(str(exc)) from None
+    quality_dir = settings.gx_dir / "data_docs"
+    try:
+        server = docs_server.make_server(dbt_dir, quality_dir, args.host, args.port)
+    except OSError as exc:
+        raise CliError(
+            f"Cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port."
+        ) from None
+    host, port = server.server_address[:2]
+    print(
+        f"serving the docs at http://{host}:{port}/ (dbt docs at {docs_server.DBT_PREFIX}, "
+        f"Data Docs at {docs_server.QUALITY_PREFIX}); links use KPI_DOCS_URL="
+        f"{docs_server.docs_url()}",
+        flush=True,
+    )
+    # Ctrl-C is how a user stops a server: not an error.
+    with server, contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on loopback with its state kept in the project's var/ folder."""
     from orchestration.operations.instance import ensure_instance_config
@@ -388,6 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="keep the landing data, warehouse and logs"
     )
     bench.set_defaults(func=cmd_bench)
+
+    docs = sub.add_parser("docs", help="serve the dbt docs and the Data Docs on loopback")
+    docs.add_argument("--host", default="127.0.0.1")
+    docs.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    docs.add_argument(
+        "--warehouse",
+        type=Path,
+        help="what the dbt docs catalog reads (default: KPI_WAREHOUSE_PATH)",
+    )
+    docs.add_argument("--regenerate", action="store_true", help="run dbt docs generate again")
+    docs.set_defaults(func=cmd_docs)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on loopback")
     ui.add_argument("--host", default="127.0.0.1")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pytest
@@ -69,6 +70,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "KPI_GX_DIR": str(gx_dir)}
     env.pop("KPI_QUALITY_CONFIG", None)
+    env.pop("KPI_DOCS_URL", None)
     if quality_config is not None:
         env["KPI_QUALITY_CONFIG"] = str(quality_config)
     return subprocess.run(
@@ -176,7 +178,11 @@ def test_a_delivery_with_many_discounts_above_the_amount_blocks_publishing(copy_
     )
     assert "2026-11-01.csv: 3 of 150 rows" in message
     assert "Data Docs at " in message
-    page = Path(message.split("Data Docs at ", 1)[1].split(". Nothing was published")[0])
+    # A link the Dagster UI can open (kpi-warehouse docs serves it), not a server path.
+    url = message.split("Data Docs at ", 1)[1].split(". Nothing was published")[0]
+    site = "http://127.0.0.1:8080/quality/"
+    assert url.startswith(site + "validations/"), url
+    page = copy_of_good["gx"] / "gx" / "data_docs" / unquote(url.removeprefix(site))
     assert page.is_file() and page.suffix == ".html"
     assert "discount_exceeds_line_amount_blocking" in page.read_text(encoding="utf-8")
 

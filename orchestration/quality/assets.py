@@ -33,8 +33,9 @@ from expectations.rules import (
     kpi_rules,
     time_frame,
 )
-from expectations.runner import collect_marks, docs_index, store_results, validate
+from expectations.runner import collect_marks, store_results, validate
 from orchestration.crash_points import pause_point
+from orchestration.docs_server import data_docs_url
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
@@ -74,7 +75,7 @@ def _spec(rule: Rule, settings: Settings) -> dg.AssetCheckSpec:
         blocking=rule.blocking,
         description=(
             f"{rule.description} {effect} Results: Great Expectations Data Docs at "
-            f"{docs_index(settings.gx_dir)}."
+            f"{data_docs_url(settings.gx_dir)} (served by `kpi-warehouse docs`)."
         ),
         additional_deps=sorted(deps, key=lambda k: k.to_user_string()),
         metadata={"severity": rule.severity, "rule": rule.kind},
@@ -108,13 +109,15 @@ def _evaluate(
         collect_marks(con, run.outcomes, as_of)
         store_results(con, context.run.run_id, run.outcomes)
     failed = [o for o in run.outcomes if not o.passed]
+    # Links, not server paths: a browser follows no file:// link from the Dagster UI.
+    index = data_docs_url(settings.gx_dir)
     context.log.info(
         f"{len(run.outcomes)} rules validated in {run.seconds:.1f} s, {len(failed)} failed; "
-        f"Data Docs: {run.docs_index}"
+        f"Data Docs: {index}"
     )
     for outcome in run.outcomes:
         rule = outcome.rule
-        page = outcome.docs_page or str(run.docs_index)
+        page = data_docs_url(settings.gx_dir, outcome.docs_page)
         description = None
         if not outcome.passed:
             description = f"{outcome.sentence}; details in the Data Docs at {page}"
@@ -131,8 +134,8 @@ def _evaluate(
                 "offending_records": outcome.records,
                 marked: len(outcome.marks),
                 "example": outcome.example or "",
-                "data_docs": dg.MetadataValue.path(page),
-                "data_docs_index": dg.MetadataValue.url(run.docs_index.as_uri()),
+                "data_docs": dg.MetadataValue.url(page),
+                "data_docs_index": dg.MetadataValue.url(index),
                 "validation_seconds": round(run.seconds, 2),
             },
         )
@@ -228,7 +231,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             metadata={
                 "dagster/row_count": sum(counts.values()),
                 **{f"periods_{state}": n for state, n in counts.items()},
-                "data_docs_index": dg.MetadataValue.url(docs_index(settings.gx_dir).as_uri()),
+                "data_docs_index": dg.MetadataValue.url(data_docs_url(settings.gx_dir)),
             }
         )
 
