@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/ruff check orchestration reports expectations tests
 	$(BIN)/ruff format --check orchestration reports expectations tests
 	mkdir -p var/lint
-	KPI_WAREHOUSE_PATH=$(CURDIR)/var/lint/warehouse.duckdb $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
+	KPI_WAREHOUSE_PATH=$(CURDIR)/var/lint/warehouse.duckdb $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/snapshots
 
 # After adding a definition version: record the new KPI fingerprints.
 fingerprints: install

@@ -23,6 +23,9 @@ from tests.conftest import DBT_DIR, dbt
 from tests.kpi_compare import kpi_value_differences
 from tests.postgres_helpers import fresh_database
 
+# Builds the whole project twice (DuckDB and PostgreSQL): the full suite, not the fast tier.
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 
 

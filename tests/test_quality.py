@@ -285,6 +285,7 @@ def test_data_docs_are_built_with_every_suite_and_results_are_kept_per_run(good)
 # --- rules no delivery can break: a tampered copy of the warehouse ---------------------------
 
 
+@pytest.mark.slow
 def test_kpi_output_rules_mark_the_broken_periods_failed(good, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(good["warehouse"], warehouse)

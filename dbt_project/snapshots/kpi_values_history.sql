@@ -17,6 +17,7 @@
 }}
 select
     kpi_values.*,
-    cast({{ sql_literal(env_var('KPI_RUN_ID', '') or invocation_id) }} as {{ type_text() }}) as run_id
+    cast({{ sql_literal(env_var('KPI_RUN_ID', '') or invocation_id) }} as {{ type_text() }})
+        as run_id
 from {{ ref('kpi_values') }} as kpi_values
 {% endsnapshot %}

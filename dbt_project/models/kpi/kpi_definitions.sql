@@ -3,19 +3,19 @@
 -- written once, and the docs site, this table and the scorecard all read it.
 {%- set rows = [] -%}
 {%- if execute -%}
-    {%- for kpi_id in kpi_ids() -%}
-        {%- set node = graph.nodes.get('model.kpi_warehouse.fct_kpi_' ~ kpi_id) -%}
-        {%- if node is none or node.config.meta.kpi is not defined -%}
+{%- for kpi_id in kpi_ids() -%}
+{%- set node = graph.nodes.get('model.kpi_warehouse.fct_kpi_' ~ kpi_id) -%}
+{%- if node is none or node.config.meta.kpi is not defined -%}
             {{ exceptions.raise_compiler_error(
                 "KPI " ~ kpi_id ~ " has no model fct_kpi_" ~ kpi_id ~ " with a definition in config.meta.kpi"
             ) }}
         {%- endif -%}
-        {%- set kpi = node.config.meta.kpi -%}
-        {%- set current = kpi.versions | map(attribute='version') | max -%}
-        {%- for version in kpi.versions -%}
-            {%- do rows.append({'kpi': kpi, 'version': version, 'is_current': version.version == current}) -%}
-        {%- endfor -%}
-    {%- endfor -%}
+{%- set kpi = node.config.meta.kpi -%}
+{%- set current = kpi.versions | map(attribute='version') | max -%}
+{%- for version in kpi.versions -%}
+{%- do rows.append({'kpi': kpi, 'version': version, 'is_current': version.version == current}) -%}
+{%- endfor -%}
+{%- endfor -%}
 {%- endif %}
 
 with registry as (

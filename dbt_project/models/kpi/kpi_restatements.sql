@@ -22,7 +22,11 @@ history as (
 ),
 
 definitions as (
-    select kpi_id, unit, source_entities from {{ ref('kpi_definitions') }}
+    select
+        kpi_id,
+        unit,
+        source_entities
+    from {{ ref('kpi_definitions') }}
     where is_current
 ),
 
@@ -58,17 +62,17 @@ compared as (
     from current_values
     inner join reported
         on current_values.kpi_id = reported.kpi_id
-        and current_values.grain = reported.grain
-        and current_values.period_start = reported.period_start
-        and current_values.dimension = reported.dimension
-        and current_values.dimension_value = reported.dimension_value
+            and current_values.grain = reported.grain
+            and current_values.period_start = reported.period_start
+            and current_values.dimension = reported.dimension
+            and current_values.dimension_value = reported.dimension_value
     inner join definitions on current_values.kpi_id = definitions.kpi_id
     left join history
         on current_values.kpi_id = history.kpi_id
-        and current_values.grain = history.grain
-        and current_values.period_start = history.period_start
-        and current_values.dimension = history.dimension
-        and current_values.dimension_value = history.dimension_value
+            and current_values.grain = history.grain
+            and current_values.period_start = history.period_start
+            and current_values.dimension = history.dimension
+            and current_values.dimension_value = history.dimension_value
 ),
 
 restated as (
@@ -109,7 +113,11 @@ files_since as (
 
 files_since as (
     select
-        kpi_id, grain, period_start, dimension, dimension_value,
+        kpi_id,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
         cast(null as {{ type_text() }}) as file_names
     from restated
     where false
@@ -132,33 +140,42 @@ final as (
         cast(restated.reason as {{ type_text() }}) as reason,
         cast(
             case restated.reason
-                when 'definition' then
-                    'definition version ' || cast(restated.reported_version as {{ type_text() }})
-                    || ' -> ' || cast(restated.current_version as {{ type_text() }})
-                when 'data' then
-                    coalesce(
-                        'delivery files loaded since: ' || files_since.file_names,
-                        'no delivery file of its sources loaded since it was reported'
-                    )
+                when 'definition'
+                    then
+                        'definition version '
+                        || cast(restated.reported_version as {{ type_text() }})
+                        || ' -> ' || cast(restated.current_version as {{ type_text() }})
+                when 'data'
+                    then
+                        coalesce(
+                            'delivery files loaded since: ' || files_since.file_names,
+                            'no delivery file of its sources loaded since it was reported'
+                        )
                 else
                     'target entry from ' || cast(target_entries.effective_from as {{ type_text() }})
-                    || ': target ' || coalesce(cast(restated.current_target as {{ type_text() }}), 'none')
-                    || ' (reported against ' || coalesce(cast(restated.reported_target as {{ type_text() }}), 'none')
-                    || ', amber tolerance ' || coalesce(cast(target_entries.amber_tolerance as {{ type_text() }}), 'none')
+                    || ': target '
+                    || coalesce(cast(restated.current_target as {{ type_text() }}), 'none')
+                    || ' (reported against '
+                    || coalesce(cast(restated.reported_target as {{ type_text() }}), 'none')
+                    || ', amber tolerance '
+                    || coalesce(cast(target_entries.amber_tolerance as {{ type_text() }}), 'none')
                     || '): ' || coalesce(target_entries.reason, '')
             end as {{ type_text() }}
         ) as detail
     from restated
     left join files_since
         on restated.kpi_id = files_since.kpi_id
-        and restated.grain = files_since.grain
-        and restated.period_start = files_since.period_start
-        and restated.dimension = files_since.dimension
-        and restated.dimension_value = files_since.dimension_value
+            and restated.grain = files_since.grain
+            and restated.period_start = files_since.period_start
+            and restated.dimension = files_since.dimension
+            and restated.dimension_value = files_since.dimension_value
     left join target_entries
         on restated.kpi_id = target_entries.kpi_id
-        and target_entries.effective_from <= restated.period_start
-        and (target_entries.effective_to is null or restated.period_start < target_entries.effective_to)
+            and target_entries.effective_from <= restated.period_start
+            and (
+                target_entries.effective_to is null
+                or restated.period_start < target_entries.effective_to
+            )
 )
 
 select * from final

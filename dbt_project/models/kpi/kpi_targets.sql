@@ -55,7 +55,7 @@ service_slices as (
         cast(services.availability_target as {{ type_double() }}) as target,
         registry.amber_tolerance,
         'The service''s availability_target in the service catalog (ops.services). '
-            || registry.reason as reason,
+        || registry.reason as reason,
         registry.definition_version
     from registry
     cross join services

@@ -37,13 +37,19 @@ results as (
 ),
 
 slices as (
-    select distinct kpi_id, dimension, dimension_value
+    select distinct
+        kpi_id,
+        dimension,
+        dimension_value
     from results
     where dimension <> 'all'
 
     union all
 
-    select kpi_id, 'all' as dimension, 'all' as dimension_value
+    select
+        kpi_id,
+        'all' as dimension,
+        'all' as dimension_value
     from definitions
 ),
 
@@ -76,10 +82,10 @@ filled as (
     inner join definitions on grid.kpi_id = definitions.kpi_id
     left join results
         on grid.kpi_id = results.kpi_id
-        and grid.grain = results.grain
-        and grid.period_start = results.period_start
-        and grid.dimension = results.dimension
-        and grid.dimension_value = results.dimension_value
+            and grid.grain = results.grain
+            and grid.period_start = results.period_start
+            and grid.dimension = results.dimension
+            and grid.dimension_value = results.dimension_value
 ),
 
 valued as (
@@ -108,14 +114,17 @@ targeted as (
     from valued
     left join target_entries
         on valued.kpi_id = target_entries.kpi_id
-        and target_entries.effective_from <= valued.period_start
-        and (target_entries.effective_to is null or valued.period_start < target_entries.effective_to)
+            and target_entries.effective_from <= valued.period_start
+            and (
+                target_entries.effective_to is null
+                or valued.period_start < target_entries.effective_to
+            )
     left join targets
         on valued.kpi_id = targets.kpi_id
-        and valued.grain = targets.grain
-        and valued.period_start = targets.period_start
-        and valued.dimension = targets.dimension
-        and valued.dimension_value = targets.dimension_value
+            and valued.grain = targets.grain
+            and valued.period_start = targets.period_start
+            and valued.dimension = targets.dimension
+            and valued.dimension_value = targets.dimension_value
 ),
 
 final as (
@@ -135,12 +144,15 @@ final as (
         case
             when value is null then 'no_data'
             when target is null then 'no_target'
-            when direction = 'higher_is_better' then
-                case
-                    when value >= target then 'green'
-                    when value >= target - abs(target) * coalesce(amber_tolerance, 0) then 'amber'
-                    else 'red'
-                end
+            when direction = 'higher_is_better'
+                then
+                    case
+                        when value >= target then 'green'
+                        when
+                            value >= target - abs(target) * coalesce(amber_tolerance, 0)
+                            then 'amber'
+                        else 'red'
+                    end
             else
                 case
                     when value <= target then 'green'

@@ -26,8 +26,8 @@ final as (
     from spend
     left join fx_rates
         on spend.currency = fx_rates.currency
-        and (fx_rates.valid_from is null or spend.spend_date >= fx_rates.valid_from)
-        and (fx_rates.valid_to is null or spend.spend_date < fx_rates.valid_to)
+            and (fx_rates.valid_from is null or spend.spend_date >= fx_rates.valid_from)
+            and (fx_rates.valid_to is null or spend.spend_date < fx_rates.valid_to)
 )
 
 select * from final

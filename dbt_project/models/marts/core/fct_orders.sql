@@ -51,8 +51,9 @@ rated as (
     from orders
     left join fx_rates
         on orders.currency = fx_rates.currency
-        and (fx_rates.valid_from is null or cast(orders.ordered_at as date) >= fx_rates.valid_from)
-        and (fx_rates.valid_to is null or cast(orders.ordered_at as date) < fx_rates.valid_to)
+            and (fx_rates.valid_from is null  -- noqa: LT02
+                or cast(orders.ordered_at as date) >= fx_rates.valid_from)  -- noqa: LT02
+            and (fx_rates.valid_to is null or cast(orders.ordered_at as date) < fx_rates.valid_to)
 ),
 
 final as (

@@ -32,7 +32,8 @@ by_grain as (
         0 as opened,
         1 as churned,
         case
-            when {{ dbt.date_trunc(grain, 'created_at') }} < {{ dbt.date_trunc(grain, 'churned_at') }}
+            when {{ dbt.date_trunc(grain, 'created_at') }}
+                < {{ dbt.date_trunc(grain, 'churned_at') }}
                 then 1
             else 0
         end as lost
@@ -47,7 +48,10 @@ changes as (
 ),
 
 slices as (
-    select distinct dimension, dimension_value from changes
+    select distinct
+        dimension,
+        dimension_value
+    from changes
 ),
 
 active_at_start as (
@@ -66,9 +70,9 @@ active_at_start as (
     cross join slices
     left join changes
         on calendar.grain = changes.grain
-        and calendar.period_start = changes.period_start
-        and slices.dimension = changes.dimension
-        and slices.dimension_value = changes.dimension_value
+            and calendar.period_start = changes.period_start
+            and slices.dimension = changes.dimension
+            and slices.dimension_value = changes.dimension_value
 ),
 
 final as (

@@ -72,7 +72,7 @@ downtime as (
     from merged
     inner join calendar
         on merged.started_at < calendar.period_end_at
-        and merged.ended_at > calendar.period_start_at
+            and merged.ended_at > calendar.period_start_at
     group by calendar.grain, calendar.period_start, merged.service_id
 ),
 
@@ -87,8 +87,8 @@ per_service as (
     cross join services
     left join downtime
         on calendar.grain = downtime.grain
-        and calendar.period_start = downtime.period_start
-        and services.service_id = downtime.service_id
+            and calendar.period_start = downtime.period_start
+            and services.service_id = downtime.service_id
 ),
 
 final as (

@@ -24,7 +24,7 @@ plan_months as (
     from calendar
     inner join sales_targets
         on sales_targets.target_month >= calendar.period_start
-        and sales_targets.target_month < calendar.period_end
+            and sales_targets.target_month < calendar.period_end
     where calendar.grain in ('month', 'quarter', 'year')
 ),
 

@@ -35,7 +35,10 @@ net_changes as (
 ),
 
 slices as (
-    select distinct dimension, dimension_value from net_changes
+    select distinct
+        dimension,
+        dimension_value
+    from net_changes
 ),
 
 final as (
@@ -54,9 +57,9 @@ final as (
     cross join slices
     left join net_changes
         on calendar.grain = net_changes.grain
-        and calendar.period_start = net_changes.period_start
-        and slices.dimension = net_changes.dimension
-        and slices.dimension_value = net_changes.dimension_value
+            and calendar.period_start = net_changes.period_start
+            and slices.dimension = net_changes.dimension
+            and slices.dimension_value = net_changes.dimension_value
 )
 
 select * from final

@@ -1,11 +1,13 @@
--- One row per day, marketing channel and region: the money spent. Valid rows only (the extract quarantines the rest), one per
--- spend_date, channel, region: the later delivery, then the later row.
+-- One row per day, marketing channel and region: the money spent. Valid rows only (the extract
+-- quarantines the rest), one per spend_date, channel, region: the later delivery, then the later
+-- row.
 with source as (
     select * from {{ source('crm', 'marketing_spend') }}
 ),
 
 deduplicated as (
-    {{ deduplicate('source', 'spend_date, channel, region', '_delivery_file desc, _file_row desc') }}
+    {{ deduplicate('source', 'spend_date, channel, region',
+        '_delivery_file desc, _file_row desc') }}
 ),
 
 final as (

@@ -1,5 +1,5 @@
--- One row per ticket priority: the service-level policy (reference data). Valid rows only (the extract quarantines the rest), one per
--- priority: the later delivery, then the later row.
+-- One row per ticket priority: the service-level policy (reference data). Valid rows only (the
+-- extract quarantines the rest), one per priority: the later delivery, then the later row.
 with source as (
     select * from {{ source('crm', 'sla_policies') }}
 ),

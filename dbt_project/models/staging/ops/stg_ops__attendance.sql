@@ -1,5 +1,5 @@
--- One row per employee per scheduled work day. Valid rows only (the extract quarantines the rest), one per
--- employee_id, work_date: the later delivery, then the later row.
+-- One row per employee per scheduled work day. Valid rows only (the extract quarantines the rest),
+-- one per employee_id, work_date: the later delivery, then the later row.
 with source as (
     select * from {{ source('ops', 'attendance') }}
 ),

@@ -5,7 +5,8 @@ with source as (
 ),
 
 deduplicated as (
-    {{ deduplicate('source', 'employee_id', 'updated_at desc, _delivery_file desc, _file_row desc') }}
+    {{ deduplicate('source', 'employee_id',
+        'updated_at desc, _delivery_file desc, _file_row desc') }}
 ),
 
 final as (

@@ -1,11 +1,13 @@
--- One row per incident of a service; resolved_at null while it is ongoing. Valid rows only (the extract quarantines the rest), one per
--- incident_id: the greatest updated_at, then the later delivery, then the later row.
+-- One row per incident of a service; resolved_at null while it is ongoing. Valid rows only (the
+-- extract quarantines the rest), one per incident_id: the greatest updated_at, then the later
+-- delivery, then the later row.
 with source as (
     select * from {{ source('ops', 'incidents') }}
 ),
 
 deduplicated as (
-    {{ deduplicate('source', 'incident_id', 'updated_at desc, _delivery_file desc, _file_row desc') }}
+    {{ deduplicate('source', 'incident_id',
+        'updated_at desc, _delivery_file desc, _file_row desc') }}
 ),
 
 final as (

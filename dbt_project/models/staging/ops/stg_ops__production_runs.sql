@@ -1,5 +1,5 @@
--- One row per production run of a plant. Valid rows only (the extract quarantines the rest), one per
--- run_id: the greatest updated_at, then the later delivery, then the later row.
+-- One row per production run of a plant. Valid rows only (the extract quarantines the rest), one
+-- per run_id: the greatest updated_at, then the later delivery, then the later row.
 with source as (
     select * from {{ source('ops', 'production_runs') }}
 ),

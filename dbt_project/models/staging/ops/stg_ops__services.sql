@@ -1,5 +1,5 @@
--- One row per service of the service catalog. Valid rows only (the extract quarantines the rest), one per
--- service_id: the later delivery, then the later row.
+-- One row per service of the service catalog. Valid rows only (the extract quarantines the rest),
+-- one per service_id: the later delivery, then the later row.
 with source as (
     select * from {{ source('ops', 'services') }}
 ),

@@ -1,5 +1,6 @@
--- One row per date and currency: US dollars per one unit of the currency. Valid rows only (the extract quarantines the rest), one per
--- rate_date, currency: the later delivery, then the later row.
+-- One row per date and currency: US dollars per one unit of the currency. Valid rows only (the
+-- extract quarantines the rest), one per rate_date, currency: the later delivery, then the later
+-- row.
 with source as (
     select * from {{ source('sales', 'fx_rates') }}
 ),

@@ -1,5 +1,5 @@
--- One row per order line; prices in the order's currency. Valid rows only (the extract quarantines the rest), one per
--- order_id, line_number: the later delivery, then the later row.
+-- One row per order line; prices in the order's currency. Valid rows only (the extract quarantines
+-- the rest), one per order_id, line_number: the later delivery, then the later row.
 with source as (
     select * from {{ source('sales', 'order_lines') }}
 ),

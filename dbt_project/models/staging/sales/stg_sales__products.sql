@@ -1,11 +1,13 @@
--- One row per product of the catalog; costs and prices in USD. Valid rows only (the extract quarantines the rest), one per
--- product_id: the greatest updated_at, then the later delivery, then the later row.
+-- One row per product of the catalog; costs and prices in USD. Valid rows only (the extract
+-- quarantines the rest), one per product_id: the greatest updated_at, then the later delivery, then
+-- the later row.
 with source as (
     select * from {{ source('sales', 'products') }}
 ),
 
 deduplicated as (
-    {{ deduplicate('source', 'product_id', 'updated_at desc, _delivery_file desc, _file_row desc') }}
+    {{ deduplicate('source', 'product_id',
+        'updated_at desc, _delivery_file desc, _file_row desc') }}
 ),
 
 final as (

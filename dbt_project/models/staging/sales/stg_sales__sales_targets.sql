@@ -1,5 +1,5 @@
--- One row per month and region: the revenue plan in USD. Valid rows only (the extract quarantines the rest), one per
--- target_month, region: the later delivery, then the later row.
+-- One row per month and region: the revenue plan in USD. Valid rows only (the extract quarantines
+-- the rest), one per target_month, region: the later delivery, then the later row.
 with source as (
     select * from {{ source('sales', 'sales_targets') }}
 ),
