@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast ui docs lint fingerprints bench
+.PHONY: install demo test test-fast test-spark spark-env ui docs lint fingerprints bench
 
 # The benchmark's scale: make bench SCALE=10 (BENCHMARKS.md).
 SCALE ?= 1
@@ -17,6 +17,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# dbt on Spark gets its own environment (dbt-core and the spark extra only): pyspark and
+# Great Expectations never share a process. The tests call its dbt as a subprocess.
+SPARK_VENV := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
+
+$(SPARK_STAMP): pyproject.toml .ci/spark-requirements.py
+	$(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install --quiet --upgrade pip
+	$(PYTHON) .ci/spark-requirements.py > $(SPARK_VENV)/requirements.txt
+	$(SPARK_VENV)/bin/pip install --quiet -r $(SPARK_VENV)/requirements.txt
+	touch $(SPARK_STAMP)
+
+spark-env: $(SPARK_STAMP)
+
 demo: install
 	$(BIN)/kpi-warehouse demo
 
@@ -26,6 +40,10 @@ test: install
 # The inner loop: unit tests and dbt unit tests, no whole-pipeline runs (under 2 minutes).
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# The KPIs built on DuckDB and on a local Spark from the same raw data must be equal (Java 17).
+test-spark: install spark-env
+	KPI_TEST_SPARK=1 KPI_SPARK_VENV=$(SPARK_VENV) $(BIN)/python -m pytest tests/test_spark_target.py
 
 # Stage timings, peak memory and the ratio to the DuckDB floor, into var/bench/.
 bench: install

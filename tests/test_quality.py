@@ -371,6 +371,7 @@ def test_kpi_output_rules_mark_the_broken_periods_failed(good, tmp_path):
     assert states[("win_rate", "month", date(2025, 7, 1))] != "failed"
 
 
+@pytest.mark.slow
 def test_entity_rules_catch_what_row_validity_cannot_see(good, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(good["warehouse"], warehouse)
