@@ -98,7 +98,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
         kinds={"pdf"},
         description=(
             "The monthly executive scorecard PDF, rendered from the published KPI copy "
-            "and archived as <archive>/<YYYY-MM>/scorecard-<YYYY-MM>.pdf with a manifest."
+            # Code spans: the UI renders Markdown, where a bare <archive> is an HTML tag.
+            "and archived as `<archive>/<YYYY-MM>/scorecard-<YYYY-MM>.pdf` with a manifest."
         ),
     )
     def monthly_scorecard(
