@@ -92,3 +92,16 @@ def test_the_ui_instance_holds_the_check_results(instance):
             asset,
             check,
         )
+
+
+def test_the_ui_offers_exactly_the_months_that_render(demo, instance):
+    from orchestration.reports.assets import SCORECARD_MONTHS
+    from reports.scorecard import latest_complete_month
+
+    _, result = demo
+    published = Path(result.stdout.strip().splitlines()[-2].removeprefix("published: "))
+    months = instance.get_dynamic_partitions(SCORECARD_MONTHS)
+    # The demo's data starts in September 2024; the month still loading is not offered.
+    assert months[0] == "2024-09"
+    assert months[-1] == latest_complete_month(published)
+    assert len(months) == len(set(months)) >= 12
