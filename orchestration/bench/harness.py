@@ -69,6 +69,7 @@ STAGE_OF_STEP = {
     "kpi__kpi_quality": "quality",
     "kpi_dbt_models": "dbt",
     "published__kpi": "publish",
+    "published__scorecard_months": "publish",
 }
 # The delivery formats floor.sql reads per entity folder (everything else: CSV).
 FLOOR_FORMATS = {
