@@ -230,8 +230,10 @@ select day, 0 as records, example from missing order by day"""
         severity=cfg["severity"],
         description=(
             f"The newest {anchor} of {entity.qualified_name} is at most {max_lag} days "
-            f"before the as-of date ({tf.as_of.isoformat()}); one unexpected row per "
-            "day without data."
+            # The run's date, not this frame's: the check's description is built once,
+            # when the code location loads, before any run has an as-of date.
+            "before the run's as-of date (KPI_AS_OF, else the latest day loaded); one "
+            "unexpected row per day without data."
         ),
         summary=f"{entity.qualified_name} has no data for {{days}} ({{example}})",
         sql=sql,

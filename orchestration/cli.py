@@ -74,6 +74,25 @@ def _failure_sentence(result, settings: Settings) -> str:
     return "The pipeline run failed."
 
 
+def _instance():
+    """The persistent instance `kpi-warehouse ui` opens, so the UI shows this run."""
+    from dagster import DagsterInstance
+
+    from orchestration.operations.instance import (
+        dagster_home,
+        ensure_instance_config,
+        wants_ephemeral_instance,
+    )
+
+    if wants_ephemeral_instance():
+        return DagsterInstance.ephemeral()
+    home = dagster_home()
+    ensure_instance_config(home)
+    os.environ["DAGSTER_HOME"] = str(home)
+    _progress(f"recording the run in the Dagster instance at {home}")
+    return DagsterInstance.get()
+
+
 def run_pipeline(settings: Settings, verbose: bool = False) -> Path:
     """Run the whole pipeline through the Dagster definitions; the published copy's path.
 
@@ -109,15 +128,11 @@ def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
         os.environ.pop("KPI_AS_OF", None)
 
     _progress("loading the Dagster definitions (parsing the dbt project if it changed)")
-    from dagster import DagsterInstance
-
     from orchestration.definitions import PIPELINE_JOB, build_definitions
 
     defs = build_definitions(settings)
     job = defs.resolve_job_def(PIPELINE_JOB)
-    instance = (
-        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    )
+    instance = _instance()
     _progress(
         f"running {PIPELINE_JOB}: {settings.landing_dir} -> {settings.warehouse_path}"
         + (f" (as of {settings.as_of})" if settings.as_of else "")
@@ -214,10 +229,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"scorecards:        {scorecard.parent.parent} (manifest.json per month)",
     ]
     print("\n".join(outputs))
+    from orchestration.operations.instance import DEFAULT_DAGSTER_HOME, dagster_home
+
+    home = dagster_home()
+    # The UI must open the instance this run was recorded in.
+    home_env = "" if home == DEFAULT_DAGSTER_HOME.resolve() else f"DAGSTER_HOME={home} "
     print(
-        "Dagster UI:        KPI_LANDING_DIR="
+        f"Dagster UI:        {home_env}KPI_LANDING_DIR="
         f"{landing} KPI_WAREHOUSE_PATH={warehouse} kpi-warehouse ui"
-        "  (then open http://127.0.0.1:3000)"
+        "  (then open http://127.0.0.1:3000: the demo's runs and checks are there)"
     )
     print(f"published: {published}")
     print(f"scorecard: {scorecard}")
@@ -321,10 +341,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` on loopback with its state kept in the project's var/ folder."""
-    from orchestration.operations.instance import ensure_instance_config
+    from orchestration.operations.instance import dagster_home, ensure_instance_config
 
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "var" / "dagster_home")
-    home = home.expanduser().resolve()
+    home = dagster_home()
     config, written = ensure_instance_config(home)
     if written:
         _progress(f"wrote {config} (one warehouse run at a time)")

@@ -36,6 +36,19 @@ def dbt(args: list[str], warehouse: Path, check: bool = True) -> subprocess.Comp
     return result
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _dagster_home(tmp_path_factory):
+    """Runs the tests start are recorded in a throwaway instance, never the project's var/."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def empty_warehouse(tmp_path_factory) -> Path:
     """A warehouse with every raw table and every dbt model built empty (for unit tests)."""

@@ -110,6 +110,27 @@ def test_schedules_and_sensors_exist():
         assert defs.resolve_job_def(SCORECARD_JOB).partitions_def is not None
 
 
+def test_every_schedule_and_sensor_starts_stopped(monkeypatch):
+    monkeypatch.delenv("KPI_AUTOMATION_DEFAULT_STATUS", raising=False)
+    rebuilt = build_definitions(Settings.from_env())
+    automations = [*rebuilt.schedules, *rebuilt.sensors]
+    assert FAILURE_SENSOR in {a.name for a in automations}
+    running = [a.name for a in automations if a.default_status.name != "STOPPED"]
+    assert not running
+
+
+def test_scorecard_partitions_are_the_months_the_pipeline_registers():
+    from orchestration.reports.assets import SCORECARD_MONTHS, SCORECARD_MONTHS_KEY
+
+    partitions = defs.resolve_job_def(SCORECARD_JOB).partitions_def
+    assert isinstance(partitions, dg.DynamicPartitionsDefinition)
+    assert partitions.name == SCORECARD_MONTHS
+    # Registered by every pipeline run, after publishing.
+    assert (
+        SCORECARD_MONTHS_KEY in defs.resolve_job_def(PIPELINE_JOB).asset_layer.executable_asset_keys
+    )
+
+
 def test_schedule_cron_and_time_zone_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("KPI_PIPELINE_CRON", "30 5 * * 1-5")
     monkeypatch.setenv("KPI_TIMEZONE", "Europe/Berlin")

@@ -829,6 +829,48 @@ def test_scorecard_schedule_runs_last_month_on_business_day_n(monkeypatch):
     assert not tick(5).run_requests
 
 
+def test_the_scorecard_schedule_waits_for_the_month_to_be_a_partition(monkeypatch):
+    from orchestration.reports.assets import MONTHLY, SCORECARD_MONTHS
+
+    monkeypatch.setenv("KPI_SCORECARD_BUSINESS_DAY", "3")
+
+    @dg.asset(partitions_def=MONTHLY)
+    def scorecard():
+        return None
+
+    schedule = build_scorecard_schedule(OperationsConfig.from_env())
+    defs = dg.Definitions(
+        assets=[scorecard],
+        jobs=[dg.define_asset_job(SCORECARD_JOB, selection=[scorecard])],
+        schedules=[schedule],
+    )
+    repository = defs.get_repository_def()
+    # A schedule context needs an instance with a home (a temporary one here).
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(SCORECARD_MONTHS, ["2026-09"])
+        _scorecard_months_ticks(repository, schedule.name, instance)
+
+
+def _scorecard_months_ticks(repository, schedule_name, instance):
+    from orchestration.reports.assets import SCORECARD_MONTHS
+
+    def tick():
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 4, 8, tzinfo=dt.timezone.utc),
+            repository_def=repository,
+        )
+        return repository.get_schedule_def(schedule_name).evaluate_tick(context)
+
+    # October is not complete in the published copy: no half month is mailed.
+    waiting = tick()
+    assert not waiting.run_requests
+    assert "2026-10 is not complete" in waiting.skip_message
+    instance.add_dynamic_partitions(SCORECARD_MONTHS, ["2026-10"])
+    (request,) = tick().run_requests
+    assert request.partition_key == "2026-10"
+
+
 def test_the_ui_instance_queues_warehouse_runs_one_at_a_time(tmp_path):
     path, written = ensure_instance_config(tmp_path / "home")
     assert written and path.read_text() == INSTANCE_YAML

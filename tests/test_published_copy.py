@@ -36,7 +36,8 @@ def _sha256(path: Path) -> str:
 
 
 def _run(landing: Path, warehouse: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "DAGSTER_HOME"))}
+    # DAGSTER_HOME stays: the session's own instance (conftest), not the project's var/.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     return subprocess.run(
         [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(warehouse)],
         capture_output=True,

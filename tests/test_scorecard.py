@@ -800,7 +800,13 @@ def test_dagster_partition_renders_and_emails_the_month(
 
     from orchestration.cli import _settings_for
     from orchestration.definitions import build_definitions
-    from orchestration.reports.assets import SCORECARD_EMAIL_KEY, SCORECARD_JOB, SCORECARD_KEY
+    from orchestration.reports.assets import (
+        SCORECARD_EMAIL_KEY,
+        SCORECARD_JOB,
+        SCORECARD_KEY,
+        SCORECARD_MONTHS,
+        complete_months,
+    )
 
     smtp_env, inbox = smtp_server
     for name, value in smtp_env.items():
@@ -809,14 +815,18 @@ def test_dagster_partition_renders_and_emails_the_month(
     monkeypatch.setenv("KPI_COMMENTARY_DIR", str(commentary))
     defs = build_definitions(_settings_for(warehouse.parent, warehouse, None))
     job = defs.resolve_job_def(SCORECARD_JOB)
-    assert f"{month}-01" in job.partitions_def.get_partition_keys()
+    # The partitions are the months complete in the published copy, as a run registers them.
+    instance = dg.DagsterInstance.ephemeral()
+    months = complete_months(published_path_for(warehouse))
+    instance.add_dynamic_partitions(SCORECARD_MONTHS, months)
+    assert month in job.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
     # The scorecard arrives by itself: some schedule starts the job every month.
     schedules = defs.get_repository_def().schedule_defs
     assert any(schedule.job_name == SCORECARD_JOB for schedule in schedules)
     result = job.execute_in_process(
-        partition_key=f"{month}-01",
+        partition_key=month,
         asset_selection=[SCORECARD_KEY, SCORECARD_EMAIL_KEY],
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
     )
     assert result.success
     events = {e.asset_key: e for e in result.get_asset_materialization_events()}
@@ -825,9 +835,9 @@ def test_dagster_partition_renders_and_emails_the_month(
     assert f"scorecard-{month}.pdf".encode() in envelope.content
     # A backfill archives past months but mails nobody.
     backfill = job.execute_in_process(
-        partition_key=f"{month}-01",
+        partition_key=month,
         asset_selection=[SCORECARD_EMAIL_KEY],
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         tags={"dagster/backfill": "test"},
     )
     assert backfill.success

@@ -70,6 +70,7 @@ STAGE_OF_STEP = {
     "kpi_dbt_models": "dbt",
     "kpi_history_models": "dbt",
     "published__kpi": "publish",
+    "published__scorecard_months": "publish",
 }
 # The delivery formats floor.sql reads per entity folder (everything else: CSV).
 FLOOR_FORMATS = {
@@ -334,9 +335,11 @@ def compare_with_pipeline(floor_rows: list[list], published: Path) -> dict:
 
 def _child_env(work: Path) -> dict[str, str]:
     """The default configuration: no KPI_* setting of the caller's shell (no e-mail, no
-    webhook, no other warehouse) and Dagster's ephemeral instance, as for a first run."""
+    webhook, no other warehouse) and Dagster's ephemeral instance, as for a first run: the
+    stage times come from the run's own event log, not from a UI instance's history."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     env.pop("DAGSTER_HOME", None)
+    env["KPI_DAGSTER_EPHEMERAL"] = "1"
     env["KPI_GX_DIR"] = str(work / "gx")
     # The benchmark writes its deliveries itself, complete: no wait for them to settle.
     env["KPI_DELIVERY_QUIET_SECONDS"] = "0"

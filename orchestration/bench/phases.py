@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,12 +54,16 @@ def _step_events(instance) -> dict:
 def run_pipeline(landing_dir: Path, warehouse: Path, events_out: Path) -> int:
     """``kpi-warehouse run`` as a user starts it, keeping hold of its Dagster instance.
 
-    The command builds an ephemeral instance and keeps only its result; wrapping the
-    factory is the least intrusive way to read the run's event log afterwards.
+    The command builds an ephemeral instance (not the UI's: the measured run alone) and
+    keeps only its result; wrapping the factory is the least intrusive way to read the
+    run's event log afterwards.
     """
     from dagster import DagsterInstance
 
     from orchestration import cli
+    from orchestration.operations.instance import EPHEMERAL_ENV
+
+    os.environ[EPHEMERAL_ENV] = "1"
 
     instances = []
     make_ephemeral = DagsterInstance.ephemeral

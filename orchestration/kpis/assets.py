@@ -20,11 +20,13 @@ from dagster_dbt import (
     DbtCliResource,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 
 from orchestration import warehouse_lock
 from orchestration.crash_points import pause_point
 from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
+from orchestration.kpis.dbt_tests import dbt_test_description
 from orchestration.kpis.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
@@ -75,7 +77,24 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         if manifest["nodes"].get(unique_id, {}).get("resource_type") in ("model", "snapshot"):
             spec = spec.replace_attributes(freshness_policy=DAILY_RUN_FRESHNESS)
-        return spec
+        # The UI cannot show the project object; it listed it as an "(unserializable)" row.
+        # dbt still runs in the resource's project_dir, the same folder.
+        metadata = {k: v for k, v in spec.metadata.items() if k != DAGSTER_DBT_PROJECT_METADATA_KEY}
+        return spec.replace_attributes(metadata=metadata)
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        test = manifest["nodes"][unique_id]
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=dbt_test_description(test, asset_spec.key),
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+        )
 
 
 translator = KpiDbtTranslator(

@@ -87,6 +87,15 @@ def build_scorecard_schedule(config: OperationsConfig) -> dg.ScheduleDefinition:
         repository = context.repository_def
         if repository is not None and repository.has_job(SCORECARD_JOB):
             partitions_def = repository.get_job(SCORECARD_JOB).partitions_def
+        if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+            # Only months complete in the published copy are partitions (reports/assets.py).
+            key = month.strftime("%Y-%m")
+            if not context.instance.has_dynamic_partition(partitions_def.name, key):
+                return dg.SkipReason(
+                    f"{key} is not complete in the published copy yet; the scorecard waits "
+                    "for a pipeline run that loads the month's last day."
+                )
+            return dg.RunRequest(run_key=f"{SCORECARD_JOB}:{key}", partition_key=key)
         key = scorecard_partition_key(partitions_def, month)
         return dg.RunRequest(
             run_key=f"{SCORECARD_JOB}:{key}",

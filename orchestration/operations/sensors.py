@@ -141,8 +141,9 @@ def run_failure_message(
 def build_failure_sensor(config: OperationsConfig) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name=FAILURE_SENSOR,
-        # On by default: it only notifies, and does nothing until a channel is configured.
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        # Stopped like every other automation (README): a running sensor is ticked, and
+        # logged by the daemon, every 30 s even with no channel to notify.
+        default_status=config.sensor_status,
         description=(
             "Notifies the alert webhook (KPI_ALERT_WEBHOOK_URL) and the alert recipients "
             "(KPI_SMTP_*, KPI_ALERT_RECIPIENTS) when a run of this code location fails."

@@ -23,9 +23,12 @@ SCORECARD_KEY = dg.AssetKey(["reports", "monthly_scorecard"])
 OWNER_SCORECARDS_KEY = dg.AssetKey(["reports", "owner_scorecards"])
 SCORECARD_EMAIL_KEY = dg.AssetKey(["reports", "scorecard_email"])
 
-# A fixed start, so partition keys never move; months without data fail with a clear
-# message instead of producing an empty scorecard.
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
+# The months that can render: every month complete in the published copy, registered by
+# the pipeline as it publishes (SCORECARD_MONTHS_KEY). A month still loading, or before
+# the data starts, is not a partition at all, so the UI offers only what renders.
+SCORECARD_MONTHS = "scorecard_months"
+MONTHLY = dg.DynamicPartitionsDefinition(name=SCORECARD_MONTHS)
+SCORECARD_MONTHS_KEY = dg.AssetKey(["published", "scorecard_months"])
 OWNERS = [OWNER_DATA_ENGINEERING, "team:finance"]
 BACKFILL_TAG = "dagster/backfill"
 
@@ -85,6 +88,61 @@ def _render(context, model, scorecard: ScorecardResource):
     return archive_scorecard(model, result, scorecard.archive, context.run_id), result
 
 
+def complete_months(published_path: Path) -> list[str]:
+    """The months (YYYY-MM) whose monthly KPI values are all complete in the published copy."""
+    import duckdb
+
+    con = duckdb.connect(str(published_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select strftime(period_start, '%Y-%m') from kpi.kpi_values "
+            "where grain = 'month' and dimension = 'all' "
+            "group by period_start having bool_and(is_complete) order by period_start"
+        ).fetchall()
+    finally:
+        con.close()
+    return [month for (month,) in rows]
+
+
+@dg.asset(
+    key=SCORECARD_MONTHS_KEY,
+    deps=[PUBLISHED_KPI_KEY],
+    group_name="publish",
+    owners=[OWNER_DATA_ENGINEERING],
+    kinds={"dagster"},
+    description=(
+        "The months a scorecard can be rendered for: every month whose KPIs are complete in "
+        f"the published copy, registered as the partitions ({SCORECARD_MONTHS}) of the "
+        "reports assets. An incomplete month is not offered."
+    ),
+)
+def scorecard_months(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    months = complete_months(Path(warehouse.published_path))
+    known = set(context.instance.get_dynamic_partitions(SCORECARD_MONTHS))
+    new = [m for m in months if m not in known]
+    if new:
+        context.instance.add_dynamic_partitions(SCORECARD_MONTHS, new)
+    # A restatement can reopen a month: it is withdrawn until it is complete again.
+    withdrawn = sorted(known - set(months))
+    for month in withdrawn:
+        context.instance.delete_dynamic_partition(SCORECARD_MONTHS, month)
+    context.log.info(
+        f"{len(months)} scorecard months ({months[0] if months else '-'} to "
+        f"{months[-1] if months else '-'}); {len(new)} new, {len(withdrawn)} withdrawn"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "months": len(months),
+            "first_month": months[0] if months else "",
+            "last_month": months[-1] if months else "",
+            "added": dg.MetadataValue.json(new),
+            "withdrawn": dg.MetadataValue.json(withdrawn),
+        }
+    )
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     from reports.archive import archive_dir
     from reports.commentary import commentary_dir
@@ -98,7 +156,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
         kinds={"pdf"},
         description=(
             "The monthly executive scorecard PDF, rendered from the published KPI copy "
-            "and archived as <archive>/<YYYY-MM>/scorecard-<YYYY-MM>.pdf with a manifest."
+            # Code spans: the UI renders Markdown, where a bare <archive> is an HTML tag.
+            "and archived as `<archive>/<YYYY-MM>/scorecard-<YYYY-MM>.pdf` with a manifest."
         ),
     )
     def monthly_scorecard(
@@ -224,7 +283,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         description="Render, archive and email one month's scorecards.",
     )
     return dg.Definitions(
-        assets=[monthly_scorecard, owner_scorecards, scorecard_email],
+        assets=[scorecard_months, monthly_scorecard, owner_scorecards, scorecard_email],
         jobs=[job],
         resources={
             "scorecard": ScorecardResource(
