@@ -74,7 +74,9 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         return owners
 
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
-        spec = super().get_asset_spec(manifest, unique_id, project)
+        # The project is not kept in the metadata (below), so dagster-dbt hands None back
+        # when it rebuilds the specs in a run; code references need it either way.
+        spec = super().get_asset_spec(manifest, unique_id, project or dbt_project)
         if manifest["nodes"].get(unique_id, {}).get("resource_type") in ("model", "snapshot"):
             spec = spec.replace_attributes(freshness_policy=DAILY_RUN_FRESHNESS)
         # The UI cannot show the project object; it listed it as an "(unserializable)" row.
