@@ -22,7 +22,7 @@ with anchors as (
     {%- endfor %}
 ),
 
--- sqlfluff cannot place a whitespace-trimming Jinja tag inside a select list.
+-- The SQL linter cannot place a whitespace-trimming Jinja tag inside a select list.
 -- noqa: disable=LT02
 bounds as (
     select
