@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.contract import Entity
+from orchestration.durable import fsync_dir
 
 STAMP_FORMAT = "%Y-%m-%dT%H%M%S.%fZ"
 
@@ -125,14 +126,6 @@ def remove_orphan_temp_files(folder: Path) -> list[Path]:
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class DeliveryWriter:
     """One delivery file, written in batches and published by ``commit``.
 
@@ -175,7 +168,7 @@ class DeliveryWriter:
             os.fsync(fh.fileno())
         os.replace(self._tmp, self.path)
         # The rename itself on disk before the cursor moves past the file's rows.
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return self.path
 
     def abort(self) -> None:
@@ -231,7 +224,7 @@ def save_state(path: Path, state: dict) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _encode(value: Any) -> dict:

@@ -161,41 +161,14 @@ def _upstream_digest(manifest: dict, start: list[str]) -> tuple[list[str], str]:
 
 def compute(manifest: dict) -> dict[str, dict]:
     """KPI id → {definition_version, fingerprint, models} from a dbt manifest."""
-    nodes = manifest["nodes"]
-    macros = manifest["macros"]
     result = {}
     for kpi_id, node in sorted(_kpi_nodes(manifest).items()):
-        seen_nodes: set[str] = set()
-        seen_macros: set[str] = set()
-        stack = [node["unique_id"]]
-        while stack:
-            uid = stack.pop()
-            if uid in seen_nodes or uid not in nodes:
-                continue
-            seen_nodes.add(uid)
-            stack.extend(nodes[uid]["depends_on"].get("nodes", []))
-            seen_macros.update(nodes[uid]["depends_on"].get("macros", []))
-        macro_stack = list(seen_macros)
-        while macro_stack:
-            uid = macro_stack.pop()
-            for dep in macros.get(uid, {}).get("depends_on", {}).get("macros", []):
-                if dep not in seen_macros:
-                    seen_macros.add(dep)
-                    macro_stack.append(dep)
-        digest = hashlib.sha256()
-        for uid in sorted(seen_nodes):
-            digest.update(
-                uid.encode() + b"\0" + _normalise(nodes[uid]["raw_code"]).encode() + b"\0"
-            )
-        for uid in sorted(seen_macros):
-            # Only the project's own macros: adapter internals change with dbt releases.
-            if uid.startswith("macro.kpi_warehouse."):
-                digest.update(uid.encode() + b"\0" + _normalise(macros[uid]["macro_sql"]).encode())
+        models, fingerprint = _upstream_digest(manifest, [node["unique_id"]])
         versions = node["config"]["meta"]["kpi"]["versions"]
         result[kpi_id] = {
             "definition_version": max(v["version"] for v in versions),
-            "fingerprint": digest.hexdigest(),
-            "models": sorted(nodes[uid]["name"] for uid in seen_nodes),
+            "fingerprint": fingerprint,
+            "models": sorted(models),
         }
         semantic = _semantic_fingerprint(manifest, kpi_id)
         if semantic:

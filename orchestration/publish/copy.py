@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.crash_points import pause_point
+from orchestration.durable import fsync_dir
 
 PUBLIC_SCHEMA = "kpi"
 MANIFEST_SCHEMA = "meta"
@@ -147,16 +148,8 @@ def complete_switch(published_path: Path) -> str | None:
     link_tmp = parquet_root / f".current.{uuid.uuid4().hex}.tmp"
     os.symlink(Path("versions") / duckdb_id, link_tmp)
     os.replace(link_tmp, current)
-    _fsync_dir(parquet_root)
+    fsync_dir(parquet_root)
     return duckdb_id
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_tree(duckdb_file: Path, version_dir: Path) -> None:
@@ -168,8 +161,8 @@ def _fsync_tree(duckdb_file: Path, version_dir: Path) -> None:
     for path in [duckdb_file, *version_dir.iterdir()]:
         with path.open("rb") as fh:
             os.fsync(fh.fileno())
-    _fsync_dir(version_dir)
-    _fsync_dir(version_dir.parent)
+    fsync_dir(version_dir)
+    fsync_dir(version_dir.parent)
 
 
 def publish_schema(con: duckdb.DuckDBPyConnection, published_path: Path) -> Publication:
@@ -254,8 +247,8 @@ def publish_schema(con: duckdb.DuckDBPyConnection, published_path: Path) -> Publ
             # a rename cannot replace a directory, so that one switch is not atomic.
             shutil.rmtree(current)
         os.replace(link_tmp, current)
-        _fsync_dir(parquet_root)
-        _fsync_dir(published_path.parent)
+        fsync_dir(parquet_root)
+        fsync_dir(published_path.parent)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), link_tmp):
             if leftover.is_symlink() or leftover.exists():
