@@ -174,10 +174,12 @@ def _dbt_build(
     invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
     # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
     warehouse_lock.record_child(warehouse.path, invocation.process.pid)
+    # The crash tests' hold, with the dbt process under way.
+    pause_point("dbt")
     events = invocation.stream()
     fetch = fetched_metadata()
     if not fetch:
-        yield from _pausing_after_first(events)
+        yield from events
         return
     # Row counts of tables (views are not counted: that would run their SQL), and the built
     # column types if asked. Column lineage is left out: sqlglot re-parses every model.
@@ -185,17 +187,9 @@ def _dbt_build(
     if fetch == "all":
         events = events.fetch_column_metadata(with_column_lineage=False)
     try:
-        yield from _pausing_after_first(events)
+        yield from events
     finally:
         _release_warehouse(invocation.adapter)
-
-
-def _pausing_after_first(events):
-    """The events, with the crash tests' pause point once dbt is under way."""
-    for i, event in enumerate(events):
-        if i == 1:
-            pause_point("dbt")
-        yield event
 
 
 def _release_warehouse(adapter) -> None:
