@@ -80,17 +80,15 @@ def _instance():
 
     from orchestration.operations.instance import (
         dagster_home,
-        ensure_instance_config,
+        open_instance,
         wants_ephemeral_instance,
     )
 
     if wants_ephemeral_instance():
         return DagsterInstance.ephemeral()
     home = dagster_home()
-    ensure_instance_config(home)
-    os.environ["DAGSTER_HOME"] = str(home)
     _progress(f"recording the run in the Dagster instance at {home}")
-    return DagsterInstance.get()
+    return open_instance(home)
 
 
 def run_pipeline(settings: Settings, verbose: bool = False) -> Path:

@@ -47,10 +47,16 @@ BEFORE_PUBLISH = {"extract", "quality", "dbt", "alerts"}
 
 
 def _env(warehouse: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "DAGSTER_HOME"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     # Great Expectations' folder is shared by every warehouse unless set (runs on two
-    # warehouses at once would trip over each other's checkpoint files).
-    return {**env, "KPI_GX_DIR": str(warehouse.parent / "gx"), **extra}
+    # warehouses at once would trip over each other's checkpoint files). Both warehouses
+    # record their runs in one fresh Dagster instance, as two runs from a new checkout do.
+    return {
+        **env,
+        "KPI_GX_DIR": str(warehouse.parent / "gx"),
+        "DAGSTER_HOME": str(warehouse.parent.parent / "dagster_home"),
+        **extra,
+    }
 
 
 def _run_args(landing: Path, warehouse: Path) -> list[str]:

@@ -105,3 +105,27 @@ def test_the_ui_offers_exactly_the_months_that_render(demo, instance):
     assert months[0] == "2024-09"
     assert months[-1] == latest_complete_month(published)
     assert len(months) == len(set(months)) >= 12
+
+
+def test_runs_started_together_on_a_fresh_instance_folder_all_open_it(tmp_path):
+    # Two warehouses run at once from a fresh checkout both create the instance's SQLite
+    # storage; unserialised, one of them fails on Dagster's schema-version row.
+    home = tmp_path / "dagster_home"
+    code = (
+        "import sys; from pathlib import Path;"
+        "from orchestration.operations.instance import open_instance;"
+        "print(len(open_instance(Path(sys.argv[1])).get_runs(limit=1)))"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(home)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-4000:]
+        assert out.strip() == "0"

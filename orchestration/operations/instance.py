@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -51,3 +52,26 @@ def dagster_home() -> Path:
 
 def wants_ephemeral_instance() -> bool:
     return (os.environ.get(EPHEMERAL_ENV) or "").strip().lower() in ("1", "true", "yes")
+
+
+def open_instance(home: Path):
+    """The persistent instance in ``home``, its storage created by one process at a time.
+
+    Dagster creates the SQLite run, event and schedule databases the first time an
+    instance opens, and two processes doing that at once (two warehouses run at the same
+    time from a fresh folder) both stamp the schema version and one fails on a UNIQUE
+    constraint. A ``flock`` beside dagster.yaml makes the second wait for the first.
+    """
+    from dagster import DagsterInstance
+
+    ensure_instance_config(home)
+    os.environ["DAGSTER_HOME"] = str(home)
+    with open(home / ".instance.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = DagsterInstance.get()
+            # Each storage is created when first asked for: ask inside the lock.
+            _ = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
