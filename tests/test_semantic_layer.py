@@ -99,14 +99,15 @@ def warehouse(tmp_path_factory, dagster_home) -> Path:
     landing = tmp_path_factory.mktemp("mf_landing")
     generate(landing, scale=0.02, seed=5)
     path = tmp_path_factory.mktemp("mf_wh") / "warehouse.duckdb"
-    # A persistent instance keeps the run's materializations for the metadata test.
+    # A persistent instance keeps the run's materializations for the metadata test, which
+    # also reads the built column types.
     result = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "run"]
         + ["--landing-dir", str(landing), "--warehouse", str(path)],
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home), "KPI_DBT_FETCH_METADATA": "all"},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     # MetricFlow reads target/semantic_manifest.json, which `dbt parse` writes.
@@ -400,3 +401,7 @@ def test_a_run_records_the_row_counts_of_the_dbt_tables(warehouse, dagster_home)
     assert orders["dagster/row_count"].value == order_rows > 0
     # A view is not counted: that would run its SQL.
     assert "dagster/row_count" not in view
+    built = {c.name: c.type for c in kpi_values["dagster/column_schema"].schema.columns}
+    assert built["kpi_id"] == "VARCHAR"
+    assert built["value"] == "DOUBLE"
+    assert built["period_start"] == "DATE"

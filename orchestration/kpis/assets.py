@@ -181,23 +181,101 @@ def _dbt_build(
     if not fetch:
         yield from events
         return
-    # Row counts of tables (views are not counted: that would run their SQL), and the built
-    # column types if asked. Column lineage is left out: sqlglot re-parses every model.
-    events = events.fetch_row_counts()
-    if fetch == "all":
-        events = events.fetch_column_metadata(with_column_lineage=False)
     try:
-        yield from events
+        yield from with_table_metadata(
+            events, invocation.manifest, warehouse.path, column_types=fetch == "all"
+        )
     finally:
         _release_warehouse(invocation.adapter)
 
 
-def _release_warehouse(adapter) -> None:
-    """Close the warehouse file the metadata queries opened in this process.
+def with_table_metadata(
+    events, manifest: Mapping[str, Any], warehouse_path: str, column_types: bool
+):
+    """The dbt events, each table's with its row count (and built column types if asked).
 
-    dbt-duckdb keeps one DuckDB database open per process, with its own settings; the
-    pipeline's later steps open the same file with theirs, which DuckDB refuses while the
-    first is open.
+    dagster-dbt's own ``fetch_row_counts`` opens dbt's adapter in this process and sends
+    one query per model through it, a near-fixed cost per model that was 5–6% of a run at
+    scale 10 (BENCHMARKS.md). Here every count is one query on one DuckDB connection, and
+    the column types one more. DuckDB lets no other process open the file while dbt
+    writes it, so the events wait for dbt to finish; views are not counted (that would
+    run their SQL).
+    """
+    buffered = list(events)
+    tables: dict[str, tuple[str, str]] = {}
+    for event in buffered:
+        node = _node_of(event, manifest)
+        if node and node["config"].get("materialized") != "view":
+            tables[node["unique_id"]] = (node["schema"], node.get("alias") or node["name"])
+    counts, columns = _read_table_metadata(warehouse_path, set(tables.values()), column_types)
+    for event in buffered:
+        relation = tables.get((_node_of(event, manifest) or {}).get("unique_id"))
+        if relation is None or relation not in counts:
+            yield event
+            continue
+        extra: dict[str, Any] = {"dagster/row_count": counts[relation]}
+        if relation in columns:
+            extra["dagster/column_schema"] = dg.TableSchema(
+                columns=[dg.TableColumn(name, type_) for name, type_ in columns[relation]]
+            )
+        yield event.with_metadata({**event.metadata, **extra})
+
+
+def _node_of(event, manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if not isinstance(event, (dg.Output, dg.AssetMaterialization)):
+        return None
+    unique_id = event.metadata.get("unique_id")
+    return manifest["nodes"].get(unique_id.text) if unique_id is not None else None
+
+
+def _read_table_metadata(
+    warehouse_path: str, relations: set[tuple[str, str]], column_types: bool
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[tuple[str, str]]]]:
+    import duckdb
+
+    if not relations:
+        return {}, {}
+    con = duckdb.connect(warehouse_path, read_only=True)
+    try:
+        built = {
+            (schema, name)
+            for schema, name in con.execute(
+                "select schema_name, table_name from duckdb_tables()"
+            ).fetchall()
+        }
+        present = sorted(relations & built)
+        counts: dict[tuple[str, str], int] = {}
+        if present:
+            union = " union all ".join(
+                f"select {i} as i, count(*) as n from {_quote(schema)}.{_quote(name)}"
+                for i, (schema, name) in enumerate(present)
+            )
+            counts = {present[i]: n for i, n in con.execute(union).fetchall()}
+        columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        if column_types and present:
+            rows = con.execute(
+                "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+                "order by schema_name, table_name, column_index"
+            ).fetchall()
+            wanted = set(present)
+            for schema, name, column, type_ in rows:
+                if (schema, name) in wanted:
+                    columns.setdefault((schema, name), []).append((column, type_))
+        return counts, columns
+    finally:
+        con.close()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _release_warehouse(adapter) -> None:
+    """Close any warehouse connection dbt's adapter opened in this process.
+
+    dagster-dbt makes an adapter for each invocation; dbt-duckdb keeps one DuckDB database
+    open per process with its own settings, and the pipeline's later steps open the same
+    file with theirs, which DuckDB refuses while the first is open.
     """
     if adapter is None:
         return
