@@ -12,7 +12,8 @@
     {%- set columns = graph.sources['source.kpi_warehouse.goals.' ~ table].columns.values() | list -%}
     select
     {%- for column in columns %}
-        cast(null as {{ column.data_type }}) as {{ column.name }}{{ ',' if not loop.last }}
+        {%- set type = {'varchar': type_text(), 'double': type_double()}.get(column.data_type, column.data_type) %}
+        cast(null as {{ type }}) as {{ column.name }}{{ ',' if not loop.last }}
     {%- endfor %}
     where false
     {%- endif -%}

@@ -79,10 +79,11 @@ rounded as (
         kpis_in_scope,
         kpis_scored,
         weight_scored,
-        -- least() skips nulls: a scope with nothing scored would score 100.
+        -- least() skips nulls: a scope with nothing scored would score 100. Rounded half
+        -- up to 0.01 by floor(), which every target database has for doubles.
         case
             when weighted_achievement is not null
-                then round(least(100 * weighted_achievement, 100), 2)
+                then floor(100 * least(100 * weighted_achievement, 100) + 0.5) / 100
         end as score
     from scored
 ),
