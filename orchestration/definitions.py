@@ -7,6 +7,7 @@ builds the same definitions with the paths it was given and runs the same job.
 import dagster as dg
 
 from orchestration.connectors import assets as connectors
+from orchestration.goals import assets as goals
 from orchestration.ingestion import assets as ingestion
 from orchestration.kpis import assets as kpis
 from orchestration.operations import assets as operations
@@ -36,6 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         connectors.build_defs(settings),
         ingestion.build_defs(settings),
+        goals.build_defs(),
         kpis.defs,
         quality.build_defs(settings),
         publish.defs,

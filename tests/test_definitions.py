@@ -65,7 +65,8 @@ def test_kinds_say_what_builds_each_layer(graph):
 def test_groups_follow_layers_and_source_systems(graph):
     nodes = dict(_assets(graph))
     raw_groups = {n.group_name for k, n in nodes.items() if k.path[0] == "raw"}
-    assert raw_groups == {"crm", "sales", "ops"}
+    # The landing systems, and the goal files (raw_goals).
+    assert raw_groups == {"crm", "sales", "ops", "goals"}
     for layer in ("staging", "intermediate", "marts"):
         assert {n.group_name for k, n in nodes.items() if k.path[0] == layer} == {layer}
     assert nodes[KPI_ALERTS_KEY].group_name == "kpi"

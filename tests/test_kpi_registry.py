@@ -20,7 +20,7 @@ REQUIRED = {
     "id", "name", "description", "question", "owner", "perspective", "indicator_type",
     "measure_type", "unit", "direction", "review_cadence", "default_target",
     "amber_tolerance", "target_reason", "dimensions", "source_entities", "aggregation",
-    "target_source", "versions",
+    "target_source", "score_weight", "versions",
 }  # fmt: skip
 
 
