@@ -22,6 +22,7 @@ from orchestration.resources import WarehouseResource
         dbt_model_asset_key("kpi", "kpi_targets"),
         dbt_model_asset_key("kpi", "kpi_values_reported"),
         dbt_model_asset_key("kpi", "kpi_restatements"),
+        dbt_model_asset_key("kpi", "kpi_period_to_date"),
         KPI_ALERTS_KEY,
         dbt_model_asset_key("kpi", "kpi_quality"),
     ],
