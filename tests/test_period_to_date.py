@@ -52,7 +52,7 @@ def published(tmp_path_factory) -> Path:
         [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(root / "w.duckdb")],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
         env={k: v for k, v in os.environ.items() if not k.startswith("KPI_")},
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -102,7 +102,12 @@ def expected_windows(months: pd.DataFrame, tolerances: pd.DataFrame) -> pd.DataF
                 else:
                     den = window.denominator.sum()
                     value = window.numerator.sum() / den if den else np.nan
-                    weighted = (window.target * window.denominator).sum() / den if den else np.nan
+                    if window.target.nunique() == 1:
+                        weighted = window.target.iloc[0]
+                    else:
+                        weighted = (
+                            (window.target * window.denominator).sum() / den if den else np.nan
+                        )
                     target = weighted if all_targets else np.nan
                 out[f"{prefix}_months"] = len(window)
                 out[f"{prefix}_value"] = value

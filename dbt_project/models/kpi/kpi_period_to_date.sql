@@ -60,6 +60,8 @@ running as (
         sum(months.numerator) over {{ w }}_window as {{ w }}_numerator_sum,
         sum(months.denominator) over {{ w }}_window as {{ w }}_denominator_sum,
         sum(months.target) over {{ w }}_window as {{ w }}_target_sum,
+        min(months.target) over {{ w }}_window as {{ w }}_target_min,
+        max(months.target) over {{ w }}_window as {{ w }}_target_max,
         sum(months.target * months.denominator) over {{ w }}_window as {{ w }}_target_weight,
         {% endfor %}
         cast({{ dbt.date_trunc('year', 'months.period_start') }} as date) as ytd_start,
@@ -109,11 +111,14 @@ accumulated as (
         -- A window can be held to a target only if every month in it has one: a sum's
         -- is the sum of its months' targets, a ratio's the months' targets weighted by
         -- their denominators (the value the window reaches when every month meets its
-        -- own target), a stock's the month's.
+        -- own target), a stock's the month's. Months sharing one target give it exactly:
+        -- weighting it would only add rounding (0.29999999999999993 for 0.3).
         case
             when methods.to_date_method = 'period_end' then running.target
             when running.{{ w }}_targeted_months < running.{{ w }}_months then null
             when methods.to_date_method = 'sum' then running.{{ w }}_target_sum
+            when running.{{ w }}_target_min = running.{{ w }}_target_max
+                then running.{{ w }}_target_min
             when running.{{ w }}_denominator_sum <> 0
                 then running.{{ w }}_target_weight / running.{{ w }}_denominator_sum
         end as {{ w }}_target,
