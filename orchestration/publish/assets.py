@@ -10,21 +10,19 @@ from orchestration.keys import (
     PUBLISHED_KPI_KEY,
     dbt_model_asset_key,
 )
+from orchestration.kpis.project import public_model_names
 from orchestration.publish.copy import publish_schema
+from orchestration.quality.assets import KPI_QUALITY_KEY
 from orchestration.resources import WarehouseResource
 
 
 @dg.asset(
     key=PUBLISHED_KPI_KEY,
+    # Every dbt model of the kpi schema, then what Python writes there.
     deps=[
-        dbt_model_asset_key("kpi", "kpi_values"),
-        dbt_model_asset_key("kpi", "kpi_definitions"),
-        dbt_model_asset_key("kpi", "kpi_targets"),
-        dbt_model_asset_key("kpi", "kpi_values_reported"),
-        dbt_model_asset_key("kpi", "kpi_restatements"),
-        dbt_model_asset_key("kpi", "kpi_projections"),
+        *(dbt_model_asset_key("kpi", name) for name in public_model_names()),
         KPI_ALERTS_KEY,
-        dbt_model_asset_key("kpi", "kpi_quality"),
+        KPI_QUALITY_KEY,
     ],
     group_name="publish",
     owners=[OWNER_DATA_ENGINEERING],

@@ -141,25 +141,7 @@ final as (
         value,
         target,
         value - target as variance,
-        case
-            when value is null then 'no_data'
-            when target is null then 'no_target'
-            when direction = 'higher_is_better'
-                then
-                    case
-                        when value >= target then 'green'
-                        when
-                            value >= target - abs(target) * coalesce(amber_tolerance, 0)
-                            then 'amber'
-                        else 'red'
-                    end
-            else
-                case
-                    when value <= target then 'green'
-                    when value <= target + abs(target) * coalesce(amber_tolerance, 0) then 'amber'
-                    else 'red'
-                end
-        end as status,
+        {{ kpi_status('value', 'target', 'direction', 'amber_tolerance') }} as status,
         lag(value) over (
             partition by kpi_id, grain, dimension, dimension_value
             order by period_start
