@@ -40,7 +40,6 @@ STATUS_STYLE = {
 MM = 1 / 25.4
 SPARK_SIZE = (30 * MM, 5.8 * MM)
 TREND_SIZE = (70 * MM, 25.5 * MM)
-LARGE_TREND_SIZE = (120 * MM, 52 * MM)
 DPI = 180
 
 _RC = {
@@ -211,7 +210,7 @@ def _trend_chart(painter: _Painter, kpi: KpiView) -> bytes:
 
 
 def _trend_painter(size: tuple[float, float] = TREND_SIZE) -> _Painter:
-    # Margins in inches, so the small and the large chart keep the same tick room.
+    # Margins in inches, so a chart of another size keeps the same tick room.
     left, bottom = 0.5 / size[0], 0.2 / size[1]
     painter = _Painter(size, (left, bottom, 0.985 - left, 0.96 - bottom))
     ax = painter.ax
@@ -243,14 +242,10 @@ def attach_charts(scorecard: Scorecard) -> None:
     scorecard.assets.clear()
     with matplotlib.rc_context(_RC):
         spark_painter, trend_painter = _spark_painter(), _trend_painter()
-        large_painter = None
         for index, kpi in enumerate(scorecard.kpis):
             spark = f"{ASSET_SCHEME}:spark-{index}.png"
             trend = f"{ASSET_SCHEME}:trend-{index}.png"
             scorecard.assets[spark] = (_sparkline(spark_painter, kpi), "image/png")
-            if kpi.large and large_painter is None:
-                large_painter = _trend_painter(LARGE_TREND_SIZE)
-            painter = large_painter if kpi.large else trend_painter
-            scorecard.assets[trend] = (_trend_chart(painter, kpi), "image/png")
+            scorecard.assets[trend] = (_trend_chart(trend_painter, kpi), "image/png")
             kpi.sparkline = spark
             kpi.trend_chart = trend

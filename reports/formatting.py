@@ -95,3 +95,30 @@ def change_value(current: float | None, earlier: float | None, unit: str) -> flo
     if earlier == 0:
         return None
     return (current - earlier) / abs(earlier)
+
+
+# Slice codes are lower_snake_case words; these read as abbreviations.
+ABBREVIATIONS = {"emea": "EMEA", "apac": "APAC", "latam": "LATAM", "smb": "SMB", "it": "IT"}
+# Values of these dimensions are proper names: every word is capitalised.
+PROPER_NAME_DIMENSIONS = {"region"}
+
+
+def slice_label(dimension: str, value: str | None, names: dict[str, str] | None = None) -> str:
+    """A slice value as a reader says it: its name from the data where the published copy
+    has one (kpi.kpi_slice_labels: services), else the code in words.
+
+    north_america -> North America, paid_search -> Paid search, emea -> EMEA; a value that
+    is not a lower_snake_case code (an id such as SVC-PORTAL, a carrier's name) stays as
+    written.
+    """
+    text = "" if value is None else str(value)
+    if names and text in names:
+        return names[text]
+    if not text or text != text.lower() or not text.replace("_", "").isalpha():
+        return text
+    words = [w for w in text.split("_") if w]
+    if dimension in PROPER_NAME_DIMENSIONS:
+        words = [w[:1].upper() + w[1:] for w in words]
+    else:
+        words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(ABBREVIATIONS.get(w.lower(), w) for w in words)

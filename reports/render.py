@@ -28,6 +28,8 @@ STATIC_DIR = PACKAGE_DIR / "static"
 
 LOGGER = logging.getLogger(__name__)
 
+PDF_VARIANT = "pdf/ua-1"
+
 _MIME = {
     ".css": "text/css",
     ".ttf": "font/ttf",
@@ -139,5 +141,7 @@ def html_to_pdf(
     document = weasyprint.HTML(
         string=html, base_url=STATIC_DIR.as_uri() + "/", url_fetcher=fetcher
     ).render(font_config=FontConfiguration())
-    pdf = document.write_pdf()
+    # Tagged (PDF/UA-1): screen readers get the headings, tables and reading order, and
+    # the charts' alt text.
+    pdf = document.write_pdf(pdf_variant=PDF_VARIANT)
     return pdf, len(document.pages), list(fetcher.refused)

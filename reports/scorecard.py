@@ -28,6 +28,7 @@ from reports.formatting import (
     format_change,
     format_difference,
     format_value,
+    slice_label,
 )
 
 PERSPECTIVES = {
@@ -76,10 +77,13 @@ QUALITY_RANK = {"passed": 0, "not_assessed": 0, "warned": 1, "failed": 2}
 
 TREND_MONTHS = 13
 # A card shows the worst slices first and counts the rest by status, so nothing is
-# silently dropped; a perspective of few KPIs has room for more.
+# silently dropped. Every card has the same size, so charts compare across pages; a
+# perspective of this many KPIs or fewer lets the next section start on its page.
 SLICES_PER_CARD = 4
-SLICES_PER_LARGE_CARD = 8
-LARGE_CARDS_UP_TO = 3
+COMPACT_PERSPECTIVE_KPIS = 3
+# About what two lines of the summary's commentary column hold; a longer comment shows
+# its first line and where the full text is (the KPI's appendix entry).
+SUMMARY_COMMENT_CHARS = 60
 SLICE_SEVERITY = {"red": 0, "amber": 1, "green": 2, "no_target": 3, "no_data": 4}
 # Names and slice labels are data: bounded so one long entry cannot break a page grid.
 MAX_NAME_CHARS = 70
@@ -222,11 +226,10 @@ class KpiView:
     last_year_restated: bool = False
     sparkline: str = ""
     trend_chart: str = ""
-    large: bool = False
 
     @property
     def slice_limit(self) -> int:
-        return SLICES_PER_LARGE_CARD if self.large else SLICES_PER_CARD
+        return SLICES_PER_CARD
 
     @property
     def quality_label(self) -> str:
@@ -303,6 +306,10 @@ class Scorecard:
     restated_since: datetime | None = None
 
     trend_months = TREND_MONTHS
+    summary_comment_chars = SUMMARY_COMMENT_CHARS
+    # A first definition version dated on or before this governs every period.
+    beginning = date(2000, 1, 1)
+    compact_perspective_kpis = COMPACT_PERSPECTIVE_KPIS
 
     @property
     def month_key(self) -> str:
@@ -551,6 +558,13 @@ def load_scorecard(
             "and dimension <> 'all' order by kpi_id, dimension, dimension_value",
             [start],
         )
+        # Display names the data gives (services); older copies have none.
+        labels: dict[str, dict[str, str]] = {}
+        if _table_exists(con, "kpi", "kpi_slice_labels"):
+            for row in _rows(
+                con, "select dimension, dimension_value, label from kpi.kpi_slice_labels"
+            ):
+                labels.setdefault(row["dimension"], {})[row["dimension_value"]] = row["label"]
         as_of_row = con.execute(
             "select max(period_start) from kpi.kpi_values where grain = 'day' and dimension = 'all'"
         ).fetchone()
@@ -658,7 +672,10 @@ def load_scorecard(
                     rows=[
                         SliceRow(
                             dimension=dim,
-                            label=_clip(s["dimension_value"], MAX_LABEL_CHARS),
+                            label=_clip(
+                                slice_label(dim, s["dimension_value"], labels.get(dim)),
+                                MAX_LABEL_CHARS,
+                            ),
                             value_text=format_value(_num(s["value"]), unit, decimals),
                             target_text=format_value(_num(s["target"]), unit, decimals),
                             status=Status.of(s["status"]),
@@ -742,8 +759,6 @@ def load_scorecard(
         members = [k for k in kpis if k.perspective == key]
         if members:
             title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
-            for kpi in members:
-                kpi.large = len(members) <= LARGE_CARDS_UP_TO
             perspectives.append(PerspectiveView(key, title, question, members))
     worse, better = _movers(kpis)
     shown = {k.kpi_id: k for k in kpis}

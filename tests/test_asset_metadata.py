@@ -66,3 +66,20 @@ def test_raw_assets_carry_the_contract_schema_and_their_code(specs):
                 assert value in column.description, (column.name, value)
         references = spec.metadata["dagster/code_references"].code_references
         assert any(r.file_path.endswith("ingestion/assets.py") for r in references)
+
+
+def test_owners_name_the_maintainers_and_the_kpi_its_accountable_owner(specs):
+    revenue = specs[dg.AssetKey(["marts", "fct_kpi_revenue"])]
+    # Dagster's owners are the team that maintains the model; who answers for the number
+    # is the registry's owner, one metadata row.
+    assert list(revenue.owners) == ["team:analytics-engineering"]
+    assert revenue.metadata["accountable owner"] == "VP Sales"
+    margin = specs[dg.AssetKey(["marts", "fct_kpi_gross_margin_rate"])]
+    assert margin.metadata["accountable owner"] == "Chief Financial Officer"
+    assert "accountable owner" not in specs[dg.AssetKey(["kpi", "kpi_values"])].metadata
+    # Every column of a KPI's fact is documented (the registry's YAML anchor).
+    schema = revenue.metadata["dagster/column_schema"]
+    assert {c.name for c in schema.columns} == {
+        "grain", "period_start", "dimension", "dimension_value", "numerator", "denominator",
+    }  # fmt: skip
+    assert all(c.description for c in schema.columns)

@@ -50,8 +50,13 @@ def _rendered_text(markdown: str) -> str:
     return html.unescape(TAG.sub("", rendered))
 
 
+LINK_TARGET = re.compile(r"\]\([^()\s]*\)")
+
+
 def _swallowed(description: str) -> list[str]:
     text = _rendered_text(description)
+    # A link's target is not shown, by design: only its text must survive.
+    description = LINK_TARGET.sub("]", description)
     # Identifiers lose their underscores where Markdown takes them for emphasis
     # (Markdown the author meant, such as **Formula**, renders as intended).
     found = {*PLACEHOLDER.findall(description), *re.findall(r"\w+_[\w.]*", description)}
@@ -66,6 +71,16 @@ def test_the_check_finds_a_swallowed_placeholder():
     assert not _swallowed("archived as `<archive>/<YYYY-MM>/scorecard-<YYYY-MM>.pdf`")
     assert not _swallowed("archived as &lt;archive&gt;/scorecard.pdf in raw_sales.orders")
     assert _swallowed("each fct_kpi_<id> model\n\n```sql\n-- each fct_kpi_<id> model\n```")
+    assert not _swallowed("see [int_as_of](http://docs/dbt/#!/model/model.kpi_warehouse.int_as_of)")
+    assert _swallowed("see [the rules](#!/x) of <entity>")
+
+
+def test_kpi_descriptions_link_the_dbt_docs_on_the_docs_server(descriptions):
+    from orchestration.docs_server import docs_url
+
+    revenue = dict(descriptions)["asset marts/fct_kpi_revenue"]
+    assert f"]({docs_url()}/dbt/#!/exposure/exposure.kpi_warehouse.data_quality_rules)" in revenue
+    assert "](#!/" not in revenue
 
 
 @pytest.fixture(scope="module")

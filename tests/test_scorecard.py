@@ -195,11 +195,18 @@ def test_pages_summary_movers_perspectives_appendix(rendered):
     for index, title in enumerate(titles, start=2):
         head = [line.strip() for line in pages[index].splitlines()[:4]]
         assert title in head, (title, head)
-    assert "Appendix: KPI definitions" in pages[6]
-    appendix = squash("".join(pdf_pages(archived.path, layout=False)[6:]))
+    # Learning and growth has one KPI: its card keeps the size of every other card, and
+    # the appendix starts on its page rather than after a page left mostly blank.
+    assert "Appendix: KPI definitions" in pages[5]
+    appendix = squash("".join(pdf_pages(archived.path, layout=False)[5:]))
     for kpi in scorecard.kpis:
         assert squash(kpi.formula) in appendix
     assert result.refused_urls == []
+    # The first page states the as-of date once (its masthead); later pages in the header.
+    assert pages[0].count("Data as of") == 1
+    assert all(page.count("Data as of") == 1 for page in pages[2:5])
+    # What the quality states count: KPIs.
+    assert re.search(rf"Quality checks: \d+ of {len(scorecard.kpis)} KPIs ", pages[0])
 
 
 def test_rerendering_the_same_data_gives_the_same_numbers(rendered, published, month, commentary):
@@ -346,6 +353,42 @@ def test_red_kpi_without_commentary_is_flagged(edge):
     text = squash("".join(reading))
     assert squash("Two large orders slipped into next month") in text
     assert "not_a_kpi" in squash(reading[1])  # an unknown id is reported, not silently dropped
+    # Too long for the summary's column (66 characters): it points to the page of the KPI's
+    # appendix entry, which holds the whole text.
+    (pointer,) = re.findall(r"full text on p\. (\d+)", pages[0])
+    entry = pages[int(pointer) - 1]
+    assert squash("Commentary for " + scorecard.month_label) in squash(entry)
+    assert squash("pipeline covers the gap.") in squash(entry)
+
+
+def test_slice_values_read_as_names():
+    from reports.formatting import slice_label
+
+    assert slice_label("region", "north_america") == "North America"
+    assert slice_label("region", "emea") == "EMEA"
+    assert slice_label("channel", "paid_search") == "Paid search"
+    assert slice_label("segment", "unknown") == "Unknown"
+    # Ids and names in the data stay as written; the published names win.
+    assert slice_label("carrier", "DHL Express") == "DHL Express"
+    assert slice_label("service", "SVC-PORTAL") == "SVC-PORTAL"
+    names = {"SVC-PORTAL": "Customer Portal"}
+    assert slice_label("service", "SVC-PORTAL", names) == "Customer Portal"
+
+
+def test_service_slices_show_the_catalog_name(published, month, commentary):
+    from reports.scorecard import load_scorecard
+
+    (row,) = query(
+        published,
+        "select label from kpi.kpi_slice_labels where dimension_value = 'SVC-PORTAL'",
+    )
+    assert row["label"] == "Customer Portal"
+    scorecard = load_scorecard(published, month, commentary_dir=commentary)
+    (availability,) = [k for k in scorecard.kpis if k.kpi_id == "service_availability"]
+    labels = {r.label for g in availability.slices for r in g.rows}
+    assert "Customer Portal" in labels and "SVC-PORTAL" not in labels
+    (revenue,) = [k for k in scorecard.kpis if k.kpi_id == "revenue"]
+    assert "North America" in {r.label for g in revenue.slices for r in g.rows}
 
 
 def test_quality_states_mark_numbers_provisional(edge):
@@ -544,15 +587,14 @@ def test_layout_holds_for_long_names_missing_values_and_all_red(published, month
         assert perspective.title in pages[index]
         for kpi in perspective.kpis:
             assert kpi.value_text in pages[index], (perspective.key, kpi.kpi_id)
-    assert "Appendix: KPI definitions" in pages[6]
+    assert "Appendix: KPI definitions" in pages[5]
     assert result.refused_urls == []
-    # The charts share one figure per size; each must look as if drawn on its own, also
-    # right after a chart without data.
+    # The charts share one figure; each must look as if drawn on its own, also right after
+    # a chart without data.
     from reports import charts
 
     for kpi in scorecard.kpis:
-        if not kpi.large:
-            assert scorecard.assets[kpi.trend_chart][0] == charts.trend_chart(kpi), kpi.kpi_id
+        assert scorecard.assets[kpi.trend_chart][0] == charts.trend_chart(kpi), kpi.kpi_id
 
 
 # --- delivery ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 
 from orchestration import warehouse_lock
 from orchestration.crash_points import pause_point
+from orchestration.docs_server import DBT_PREFIX, docs_url
 from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.kpis.dbt_tests import dbt_test_description
@@ -50,7 +51,7 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "kpi"
 
-    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+    def _description(self, dbt_resource_props: Mapping[str, Any]) -> str:
         # A model documented only by the comment that opens its SQL shows that comment
         # rather than its raw SQL.
         if not dbt_resource_props.get("description"):
@@ -64,14 +65,25 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         return super().get_description(dbt_resource_props)
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
-        owners = [OWNER_ANALYTICS]
+        # Dagster's owners are the maintainers. Who answers for a KPI's number is one
+        # field, the registry's `owner` (the "accountable owner" metadata row below and
+        # the KPI's description); the dbt group's owner is the perspective's steward.
+        if dbt_resource_props["resource_type"] == "source":
+            return [OWNER_DATA_ENGINEERING]
+        return [OWNER_ANALYTICS]
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        metadata = dict(super().get_metadata(dbt_resource_props))
         kpi = dbt_resource_props.get("config", {}).get("meta", {}).get("kpi")
         if kpi:
-            # Dagster owners are e-mail addresses or teams; the KPI's owner is a role.
-            owners.append("team:" + kpi["owner"].lower().replace(" ", "-"))
-        if dbt_resource_props["resource_type"] == "source":
-            owners = [OWNER_DATA_ENGINEERING]
-        return owners
+            metadata["accountable owner"] = kpi["owner"]
+        return metadata
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # The dbt docs link to their own pages (#!/model/...); the UI reaches them on the
+        # docs server (kpi-warehouse docs).
+        description = self._description(dbt_resource_props)
+        return description.replace("](#!/", f"]({docs_url()}{DBT_PREFIX}#!/")
 
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
         # The project is not kept in the metadata (below), so dagster-dbt hands None back
