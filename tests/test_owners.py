@@ -361,6 +361,7 @@ def _add_goals(path: Path, today: date) -> None:
     con.close()
 
 
+@pytest.mark.slow
 def test_reminders_reach_owners_of_off_track_kpis_without_commentary(
     reminder_copy, month, tmp_path, monkeypatch
 ):
@@ -434,6 +435,7 @@ def test_reminders_reach_owners_of_off_track_kpis_without_commentary(
     assert [k["kpi_id"] for k in amber.reminders["Head of Support"].kpis] == ["ticket_backlog"]
 
 
+@pytest.mark.slow
 def test_reminders_skip_milestones_without_a_goals_table_and_wait_for_the_day(
     reminder_copy, month, tmp_path, monkeypatch
 ):
@@ -455,6 +457,7 @@ def test_reminders_skip_milestones_without_a_goals_table_and_wait_for_the_day(
 # --- each owner their own scorecard -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_each_owner_is_mailed_their_own_scorecard(warehouse, month, tmp_path):
     owners = tmp_path / "owners.yml"
     owners.write_text(OWNERS_YML)
