@@ -41,7 +41,7 @@ MAX_COMMENT_CHARS = 280
 
 
 class CommentaryError(ValueError):
-    """A commentary file that cannot be read; the message names the file."""
+    """A commentary file or submitted comment that cannot be used; one sentence says why."""
 
 
 @dataclass(frozen=True)
