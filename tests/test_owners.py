@@ -548,3 +548,50 @@ def test_the_reminder_sensor_sends_once_and_keeps_what_it_sent(tmp_path, monkeyp
     assert not second.run_requests
     assert second.cursor == first.cursor
     assert len(inbox.envelopes) == 1
+
+
+@pytest.mark.slow
+def test_the_monthly_job_mails_each_mapped_owner_their_scorecard(
+    warehouse, month, tmp_path, monkeypatch
+):
+    from orchestration.cli import _settings_for
+    from orchestration.definitions import build_definitions
+    from orchestration.reports.assets import (
+        OWNER_EMAILS_KEY,
+        OWNER_SCORECARDS_KEY,
+        SCORECARD_JOB,
+        SCORECARD_MONTHS,
+        complete_months,
+    )
+
+    owners = tmp_path / "owners.yml"
+    owners.write_text(OWNERS_YML)
+    empty = tmp_path / "reviewed"
+    empty.mkdir()
+    monkeypatch.setenv("KPI_REPORTS_DIR", str(tmp_path / "archive"))
+    monkeypatch.setenv("KPI_COMMENTARY_DIR", str(empty))
+    defs = build_definitions(_settings_for(warehouse.parent, warehouse, None))
+    job = defs.resolve_job_def(SCORECARD_JOB)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(
+        SCORECARD_MONTHS, complete_months(published_path_for(warehouse))
+    )
+    with smtp_server(tmp_path, mode="starttls") as (port, inbox, ca_file):
+        for name, value in _smtp_env(port, ca_file, owners).items():
+            monkeypatch.setenv(name, value)
+        result = job.execute_in_process(
+            partition_key=month,
+            asset_selection=[OWNER_SCORECARDS_KEY, OWNER_EMAILS_KEY],
+            instance=instance,
+        )
+    assert result.success
+    events = {e.asset_key: e for e in result.get_asset_materialization_events()}
+    metadata = events[OWNER_EMAILS_KEY].materialization.metadata
+    # Three roles have addresses; the other six are named, not mailed.
+    assert metadata["sent"].value == 3
+    assert len(metadata["owners_without_address"].value) == 6
+    assert "VP Engineering" in metadata["owners_without_address"].value
+    sent = {e.rcpt_tos[0]: e for e in inbox.envelopes}
+    assert set(sent) == {"sales@example.test", "support@example.test", "cfo@example.test"}
+    assert f"scorecard-{month}-vp-sales.pdf".encode() in sent["sales@example.test"].content
+    assert f"scorecard-{month}-head-of-support.pdf".encode() in sent["support@example.test"].content
