@@ -254,12 +254,14 @@ def render_scorecard(
 ) -> Path:
     """Render (and archive, and optionally email) a month's scorecard; the PDF's path."""
     from reports.commentary import CommentaryError
-    from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
+    from reports.delivery import DeliveryError, send_scorecard, settings_for
+    from reports.owners import OwnersError
     from reports.scorecard import ScorecardError, latest_complete_month, render_month
 
     try:
-        # Checked before rendering, so a missing setting costs no render.
-        smtp = SmtpSettings.from_env() if email else None
+        # Checked before rendering, so a missing setting costs no render. An owner's
+        # scorecard goes to that owner's addresses, the full one to the executive list.
+        smtp = settings_for(owner) if email else None
         if email:
             if smtp is None:
                 raise DeliveryError(
@@ -283,7 +285,7 @@ def render_scorecard(
             except DeliveryError as exc:
                 raise DeliveryError(f"{exc} The PDF is archived at {archived.path}.") from exc
             _progress(f"emailed to {len(smtp.recipients)} recipient(s) via {smtp.host}")
-    except (ScorecardError, CommentaryError, DeliveryError) as exc:
+    except (ScorecardError, CommentaryError, DeliveryError, OwnersError) as exc:
         raise CliError(str(exc)) from exc
     return archived.path
 
@@ -296,6 +298,59 @@ def cmd_report(args: argparse.Namespace) -> int:
     out_dir = args.out.expanduser().resolve() if args.out else None
     path = render_scorecard(published, args.month, out_dir, owner=args.owner, email=args.email)
     print(path)
+    return 0
+
+
+# --- comment ------------------------------------------------------------------------------
+
+
+def _default_author() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    """Store an owner's comment (or the CSV files in the inbox) without going through git."""
+    from orchestration.kpis.semantic import load_registry
+    from reports.commentary import (
+        CommentaryError,
+        comment_inbox,
+        comment_store,
+        import_inbox,
+        submit_comment,
+    )
+
+    known = set(load_registry())
+    if args.inbox:
+        if args.month or args.kpi or args.text is not None:
+            raise CliError("--inbox imports the dropped CSV files; give it without --month.")
+        stored, problems = import_inbox(known)
+        _progress(f"imported {len(stored)} comment(s) from {comment_inbox()}")
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"stored: {comment_store()}")
+        return 1 if problems else 0
+    missing = [
+        flag
+        for flag, value in (("--month", args.month), ("--kpi", args.kpi), ("--text", args.text))
+        if value is None
+    ]
+    if missing:
+        raise CliError(f"Give {', '.join(missing)} (or --inbox to import the dropped CSV files).")
+    try:
+        record = submit_comment(
+            args.month, args.kpi, args.text, args.author or _default_author(), known
+        )
+    except CommentaryError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"stored the {record.month} comment on {record.kpi_id} by {record.author} in "
+        f"{comment_store()}"
+    )
     return 0
 
 
@@ -428,8 +483,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="the archive folder (default: KPI_REPORTS_DIR or var/reports)"
     )
     report.add_argument("--owner", help="only the KPIs of this owner, e.g. 'VP Sales'")
-    report.add_argument("--email", action="store_true", help="email the PDF (KPI_SMTP_* settings)")
+    report.add_argument(
+        "--email",
+        action="store_true",
+        help="email the PDF (KPI_SMTP_* settings) to the executives, or with --owner to the "
+        "owner's addresses in the owners file",
+    )
     report.set_defaults(func=cmd_report)
+
+    comment = sub.add_parser(
+        "comment",
+        help="comment on a KPI's month without git (the reviewed YAML file still wins)",
+    )
+    # Checked by the command itself, so a bad month is one sentence like a bad KPI id.
+    comment.add_argument("--month", help="the scorecard month, YYYY-MM")
+    comment.add_argument("--kpi", help="the KPI id, e.g. revenue")
+    comment.add_argument("--text", help="what happened and what is being done")
+    comment.add_argument("--author", help="who says so (default: your user name)")
+    comment.add_argument(
+        "--inbox",
+        action="store_true",
+        help="import the CSV files (month,kpi_id,text,author) dropped in KPI_COMMENT_INBOX",
+    )
+    comment.set_defaults(func=cmd_comment)
 
     bench = sub.add_parser(
         "bench", help="time the whole pipeline at a scale against a hand-written DuckDB floor"

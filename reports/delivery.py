@@ -1,17 +1,21 @@
 """Email delivery of a scorecard, through the one SMTP client in ``reports.mail``.
 
-The SMTP settings (``KPI_SMTP_*``) and the rules for credentials are documented there;
-the scorecard goes to ``KPI_REPORT_RECIPIENTS`` (comma-separated).
+The SMTP settings (``KPI_SMTP_*``) and the rules for credentials are documented there.
+The full scorecard goes to the executive list, an owner's scorecard to that owner's
+addresses; both come from the owners file (``reports.owners``), and
+``KPI_REPORT_RECIPIENTS`` (comma-separated), when set, is the executive list.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reports.mail import MailError, SmtpSettings, send
+from reports.owners import OwnerDirectory, load_owners
 
 if TYPE_CHECKING:
     from reports.scorecard import Scorecard
@@ -19,7 +23,39 @@ if TYPE_CHECKING:
 # The name callers have always caught; the same class as ``MailError``.
 DeliveryError = MailError
 
-__all__ = ["DeliveryError", "SmtpSettings", "build_message", "send_message", "send_scorecard"]
+__all__ = [
+    "DeliveryError",
+    "SmtpSettings",
+    "build_message",
+    "send_message",
+    "send_scorecard",
+    "settings_for",
+]
+
+
+def settings_for(
+    owner: str | None,
+    directory: OwnerDirectory | None = None,
+    env=None,
+) -> SmtpSettings | None:
+    """The SMTP settings addressed to ``owner``'s people, or to the executives for None.
+
+    None when SMTP is not configured; ``MailError`` when nobody is mapped to receive it.
+    """
+    settings = SmtpSettings.from_env(env)
+    if settings is None:
+        return None
+    directory = directory if directory is not None else load_owners(env=env)
+    where = directory.source or "the owners file (KPI_OWNERS_FILE)"
+    if owner is None:
+        recipients = directory.executives
+        if not recipients:
+            raise MailError(f"Set KPI_REPORT_RECIPIENTS or list the executives in {where}.")
+    else:
+        recipients = directory.addresses(owner)
+        if not recipients:
+            raise MailError(f"No e-mail address is set for the owner '{owner}' in {where}.")
+    return replace(settings, recipients=recipients)
 
 
 def _one_line(text: str) -> str:

@@ -523,6 +523,7 @@ def load_scorecard(
     commentary_dir: Path | None = None,
     generated_at: datetime | None = None,
     restated_since: datetime | None = None,
+    comment_store: Path | None = None,
 ) -> Scorecard:
     """Read one month of the published copy into the scorecard's view model.
 
@@ -606,7 +607,7 @@ def load_scorecard(
         current.setdefault(kpi_id, rows[-1])
 
     all_ids = set(current) | {r["kpi_id"] for r in this_month}
-    commentary = load_commentary(month, all_ids, commentary_dir)
+    commentary = load_commentary(month, all_ids, commentary_dir, comment_store)
 
     by_kpi: dict[str, dict[date, dict]] = {}
     for r in history:
@@ -842,6 +843,7 @@ def render_month(
     owner: str | None = None,
     run_id: str | None = None,
     commentary_dir: Path | None = None,
+    comment_store: Path | None = None,
 ):
     """Load, render and archive one month's scorecard; the archived file and its model."""
     import uuid
@@ -856,6 +858,7 @@ def render_month(
         owner=owner,
         commentary_dir=commentary_dir,
         restated_since=last_generated_at(folder, owner),
+        comment_store=comment_store,
     )
     result = render_pdf(scorecard, run_id=run_id)
     archived = archive_scorecard(scorecard, result, folder, run_id)

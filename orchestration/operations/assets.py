@@ -19,6 +19,7 @@ from orchestration.keys import (
 from orchestration.operations import alerts as al
 from orchestration.operations.config import OperationsConfig
 from orchestration.operations.notify import DeliveryFailed, EmailChannel, configured_channels
+from orchestration.operations.reminders import build_reminder_sensor
 from orchestration.operations.schedules import (
     SCORECARD_JOB,
     build_pipeline_schedule,
@@ -30,6 +31,7 @@ from orchestration.settings import Settings
 
 OPERATIONS_GROUP = "operations"
 NOTIFICATIONS_KEY = dg.AssetKey(["alerting", "notifications"])
+COMMENT_INBOX_KEY = dg.AssetKey(["commentary", "inbox"])
 DELIVERED_CHECK = "notifications_delivered"
 
 
@@ -253,6 +255,45 @@ def build_notifications_asset(config: OperationsConfig) -> dg.AssetsDefinition:
     return alert_notifications
 
 
+@dg.asset(
+    key=COMMENT_INBOX_KEY,
+    group_name=OPERATIONS_GROUP,
+    owners=[OWNER_DATA_ENGINEERING],
+    kinds={"python", "csv"},
+    description=(
+        "Imports owner commentary dropped as CSV files (month,kpi_id,text,author) in the "
+        "commentary inbox (KPI_COMMENT_INBOX) into the comment store (KPI_COMMENT_STORE); "
+        "a file with an unknown KPI or month moves to rejected/ with the reason beside it."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "comment_files_imported",
+            asset=COMMENT_INBOX_KEY,
+            description="Warns when a dropped comment file was rejected.",
+        )
+    ],
+)
+def comment_inbox(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from orchestration.kpis.semantic import load_registry
+    from reports.commentary import comment_inbox as inbox_dir
+    from reports.commentary import import_inbox
+
+    stored, problems = import_inbox(set(load_registry()))
+    for problem in problems:
+        context.log.warning(problem)
+    return dg.MaterializeResult(
+        metadata={"comments_imported": len(stored), "inbox": str(inbox_dir())},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="comment_files_imported",
+                passed=not problems,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="; ".join(problems) or None,
+            )
+        ],
+    )
+
+
 def _scorecard_needs_schedule(settings: Settings) -> bool:
     """Whether the reports concern defines the scorecard job without scheduling it itself.
 
@@ -274,9 +315,13 @@ def build_defs(settings: Settings) -> dg.Definitions:
     if _scorecard_needs_schedule(settings):
         schedules.append(build_scorecard_schedule(config))
     return dg.Definitions(
-        assets=[build_alerts_asset(config), build_notifications_asset(config)],
+        assets=[build_alerts_asset(config), build_notifications_asset(config), comment_inbox],
         schedules=schedules,
-        sensors=[build_delivery_sensor(settings, config), build_failure_sensor(config)],
+        sensors=[
+            build_delivery_sensor(settings, config),
+            build_failure_sensor(config),
+            build_reminder_sensor(settings, config),
+        ],
         # Also for runs the UI starts outside a job ("Materialize" on a selection): their
         # steps must not open the warehouse file from several processes at once.
         executor=dg.in_process_executor,

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
+from orchestration.operations.business_days import BusinessCalendar, CalendarError
+
 DEFAULT_ALERT_RULES = Path(__file__).with_name("alert_rules.yml")
 
 # Runs that write the working warehouse carry this tag; the instance's run queue lets one
@@ -67,6 +69,27 @@ def _status(name: str) -> bool:
     return value == "running"
 
 
+REMINDER_STATUSES = ("red", "amber")
+
+
+def _statuses(name: str, default: str) -> tuple[str, ...]:
+    raw = os.environ.get(name) or default
+    values = tuple(dict.fromkeys(v.strip().lower() for v in raw.split(",") if v.strip()))
+    if not values or set(values) - set(REMINDER_STATUSES):
+        raise ConfigError(f"{name}={raw!r} must be 'red' or 'red,amber'.")
+    return values
+
+
+def _calendar() -> BusinessCalendar:
+    try:
+        return BusinessCalendar(
+            country=(os.environ.get("KPI_HOLIDAYS_COUNTRY") or "").strip().upper() or None,
+            subdivision=(os.environ.get("KPI_HOLIDAYS_SUBDIVISION") or "").strip().upper() or None,
+        )
+    except CalendarError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class OperationsConfig:
     pipeline_cron: str
@@ -82,6 +105,14 @@ class OperationsConfig:
     automation_running: bool
     alert_rules_path: Path
     ui_url: str
+    # Business days skip these public holidays as well as weekends.
+    calendar: BusinessCalendar = BusinessCalendar()
+    # Owners are reminded this many business days before the scorecard goes out ...
+    reminder_business_days: int = 2
+    # ... about the KPIs in these statuses that have no commentary for the month ...
+    reminder_statuses: tuple[str, ...] = ("red",)
+    # ... and about their goal milestones due within this many days.
+    milestone_reminder_days: int = 14
 
     @classmethod
     def from_env(cls) -> OperationsConfig:
@@ -96,6 +127,10 @@ class OperationsConfig:
             automation_running=_status("KPI_AUTOMATION_DEFAULT_STATUS"),
             alert_rules_path=Path(rules).expanduser() if rules else DEFAULT_ALERT_RULES,
             ui_url=(os.environ.get("KPI_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            calendar=_calendar(),
+            reminder_business_days=_int("KPI_REMINDER_BUSINESS_DAYS", 2, minimum=1),
+            reminder_statuses=_statuses("KPI_REMINDER_STATUSES", "red"),
+            milestone_reminder_days=_int("KPI_MILESTONE_REMINDER_DAYS", 14, minimum=0),
         )
 
     @property

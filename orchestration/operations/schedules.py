@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from orchestration.operations.business_days import BusinessCalendar
 from orchestration.operations.config import OperationsConfig
 
 # The jobs are defined elsewhere (definitions.py, reports/); schedules name them.
@@ -16,15 +17,13 @@ PIPELINE_SCHEDULE = "kpi_pipeline_daily"
 SCORECARD_SCHEDULE = "monthly_scorecard_after_close"
 
 
-def business_day_of_month(day: date) -> int | None:
-    """1 on the month's first Monday-to-Friday day, 2 on the second, …; None at weekends.
+def business_day_of_month(day: date, calendar: BusinessCalendar | None = None) -> int | None:
+    """1 on the month's first business day, 2 on the second, …; None on other days.
 
-    Public holidays are not known here: on a month that starts with one, the scorecard
-    goes out a business day early (set KPI_SCORECARD_BUSINESS_DAY with that margin).
+    Business days are Monday to Friday less the public holidays of the configured region
+    (KPI_HOLIDAYS_COUNTRY, KPI_HOLIDAYS_SUBDIVISION; see business_days.py).
     """
-    if day.weekday() >= 5:
-        return None
-    return sum(1 for d in range(1, day.day + 1) if date(day.year, day.month, d).weekday() < 5)
+    return (calendar or BusinessCalendar()).business_day_of_month(day)
 
 
 def previous_month(day: date) -> date:
@@ -73,15 +72,19 @@ def build_scorecard_schedule(config: OperationsConfig) -> dg.ScheduleDefinition:
         default_status=config.schedule_status,
         description=(
             f"The previous month's scorecard on business day {n} of the month "
-            f"(KPI_SCORECARD_BUSINESS_DAY), checked at '{config.scorecard_cron}' "
-            f"({config.timezone})."
+            f"(KPI_SCORECARD_BUSINESS_DAY; {config.calendar.label}), checked at "
+            f"'{config.scorecard_cron}' ({config.timezone})."
         ),
     )
     def _scorecard(context: dg.ScheduleEvaluationContext):
         when = context.scheduled_execution_time or datetime.now(timezone.utc)
         today = when.astimezone(ZoneInfo(config.timezone)).date()
-        if business_day_of_month(today) != n:
-            return dg.SkipReason(f"{today} is not business day {n} of its month.")
+        if business_day_of_month(today, config.calendar) != n:
+            holiday = config.calendar.holiday(today)
+            return dg.SkipReason(
+                f"{today} is not business day {n} of its month"
+                + (f" ({holiday} is a public holiday)." if holiday else ".")
+            )
         month = previous_month(today)
         partitions_def = None
         repository = context.repository_def

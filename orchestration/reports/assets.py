@@ -22,6 +22,7 @@ SCORECARD_JOB = "monthly_scorecard"
 SCORECARD_KEY = dg.AssetKey(["reports", "monthly_scorecard"])
 OWNER_SCORECARDS_KEY = dg.AssetKey(["reports", "owner_scorecards"])
 SCORECARD_EMAIL_KEY = dg.AssetKey(["reports", "scorecard_email"])
+OWNER_EMAILS_KEY = dg.AssetKey(["reports", "owner_scorecard_emails"])
 
 # The months that can render: every month complete in the published copy, registered by
 # the pipeline as it publishes (SCORECARD_MONTHS_KEY). A month still loading, or before
@@ -38,6 +39,8 @@ class ScorecardResource(dg.ConfigurableResource):
 
     archive_dir: str
     commentary_dir: str | None = None
+    # Comments submitted without git (kpi-warehouse comment, the CSV inbox).
+    comment_store: str | None = None
     # Only for a deliberate preview: the schedule must never mail a half month.
     allow_incomplete: bool = False
 
@@ -48,6 +51,10 @@ class ScorecardResource(dg.ConfigurableResource):
     @property
     def commentary(self) -> Path | None:
         return Path(self.commentary_dir) if self.commentary_dir else None
+
+    @property
+    def store(self) -> Path | None:
+        return Path(self.comment_store) if self.comment_store else None
 
 
 def _month(context: dg.AssetExecutionContext) -> str:
@@ -64,6 +71,7 @@ def _load(context, warehouse: WarehouseResource, scorecard: ScorecardResource, o
             month,
             owner=owner,
             commentary_dir=scorecard.commentary,
+            comment_store=scorecard.store,
         )
     except (ScorecardError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from exc
@@ -145,7 +153,7 @@ def scorecard_months(
 
 def build_defs(settings: Settings) -> dg.Definitions:
     from reports.archive import archive_dir
-    from reports.commentary import commentary_dir
+    from reports.commentary import comment_store, commentary_dir
 
     @dg.asset(
         key=SCORECARD_KEY,
@@ -233,11 +241,14 @@ def build_defs(settings: Settings) -> dg.Definitions:
         scorecard: ScorecardResource,
     ) -> dg.MaterializeResult:
         from reports.archive import latest_revision, scorecard_filename
-        from reports.delivery import DeliveryError, SmtpSettings, send_scorecard
+        from reports.delivery import DeliveryError, send_scorecard, settings_for
+        from reports.owners import OwnersError
 
         try:
-            smtp = SmtpSettings.from_env()
-        except DeliveryError as exc:
+            # The full scorecard goes to the executive list (KPI_REPORT_RECIPIENTS or the
+            # owners file).
+            smtp = settings_for(None)
+        except (DeliveryError, OwnersError) as exc:
             raise dg.Failure(description=str(exc)) from exc
         if smtp is None:
             context.log.warning("KPI_SMTP_HOST is not set: the scorecard was not emailed")
@@ -274,6 +285,75 @@ def build_defs(settings: Settings) -> dg.Definitions:
             }
         )
 
+    @dg.asset(
+        key=OWNER_EMAILS_KEY,
+        deps=[OWNER_SCORECARDS_KEY],
+        partitions_def=MONTHLY,
+        group_name=REPORTS_GROUP,
+        owners=OWNERS,
+        kinds={"email"},
+        description=(
+            "Emails each KPI owner their own scorecard, to the addresses the owners file "
+            "(reports/owners.yml, KPI_OWNERS_FILE) maps their role to, when KPI_SMTP_HOST "
+            "is set; an owner without an address is named in the metadata."
+        ),
+    )
+    def owner_scorecard_emails(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        scorecard: ScorecardResource,
+    ) -> dg.MaterializeResult:
+        from reports.archive import latest_revision, scorecard_filename
+        from reports.delivery import DeliveryError, SmtpSettings, send_scorecard, settings_for
+        from reports.owners import OwnersError, load_owners
+
+        try:
+            directory = load_owners()
+            configured = SmtpSettings.from_env()
+        except (OwnersError, DeliveryError) as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        if configured is None:
+            context.log.warning("KPI_SMTP_HOST is not set: no owner scorecard was emailed")
+            return dg.MaterializeResult(metadata={"sent": 0, "reason": "SMTP not configured"})
+        if BACKFILL_TAG in context.run.tags:
+            context.log.info("part of a backfill: owner scorecards were archived, not emailed")
+            return dg.MaterializeResult(metadata={"sent": 0, "reason": "backfill"})
+        company = _load(context, warehouse, scorecard)
+        manifest_path = scorecard.archive / company.month_key / "manifest.json"
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        sent, unmapped = {}, []
+        for owner in sorted({k.owner for k in company.kpis}):
+            if not directory.addresses(owner):
+                unmapped.append(owner)
+                continue
+            model = _load(context, warehouse, scorecard, owner=owner)
+            name = latest_revision(manifest, scorecard_filename(model.month_key, owner))
+            entry = manifest["files"].get(name)
+            if entry is None or entry["numbers_sha256"] != model.numbers_fingerprint():
+                raise dg.Failure(
+                    description=(
+                        f"The scorecard of {owner} is not archived for these numbers; "
+                        "materialize reports/owner_scorecards again before emailing."
+                    )
+                )
+            try:
+                smtp = settings_for(owner, directory)
+                send_scorecard(
+                    model, manifest_path.parent / name, entry["sha256"], entry["pages"], smtp
+                )
+            except DeliveryError as exc:
+                raise dg.Failure(description=str(exc)) from exc
+            sent[owner] = list(smtp.recipients)
+        for owner in unmapped:
+            context.log.warning(f"no e-mail address for the owner '{owner}' in the owners file")
+        return dg.MaterializeResult(
+            metadata={
+                "sent": len(sent),
+                "recipients": dg.MetadataValue.json(sent),
+                "owners_without_address": dg.MetadataValue.json(unmapped),
+            }
+        )
+
     job = dg.define_asset_job(
         SCORECARD_JOB,
         selection=dg.AssetSelection.groups(REPORTS_GROUP),
@@ -283,12 +363,19 @@ def build_defs(settings: Settings) -> dg.Definitions:
         description="Render, archive and email one month's scorecards.",
     )
     return dg.Definitions(
-        assets=[scorecard_months, monthly_scorecard, owner_scorecards, scorecard_email],
+        assets=[
+            scorecard_months,
+            monthly_scorecard,
+            owner_scorecards,
+            scorecard_email,
+            owner_scorecard_emails,
+        ],
         jobs=[job],
         resources={
             "scorecard": ScorecardResource(
                 archive_dir=str(archive_dir()),
                 commentary_dir=str(commentary_dir()),
+                comment_store=str(comment_store()),
             )
         },
     )
