@@ -316,7 +316,8 @@ def test_an_unknown_holiday_region_is_one_sentence(monkeypatch):
 
 @pytest.fixture()
 def reminder_copy(warehouse, month, tmp_path) -> Path:
-    """The published copy with known statuses for the month, and a goals table."""
+    """The published copy with known statuses for the month and no goals table: each test
+    adds the milestones it needs."""
     path = tmp_path / "published.duckdb"
     shutil.copy(published_path_for(warehouse), path)
     start = date.fromisoformat(month + "-01")
@@ -328,6 +329,7 @@ def reminder_copy(warehouse, month, tmp_path) -> Path:
         "where grain = 'month' and dimension = 'all' and period_start = ?",
         [start],
     )
+    con.execute("drop table if exists kpi.goal_progress")
     con.close()
     return path
 
@@ -335,8 +337,8 @@ def reminder_copy(warehouse, month, tmp_path) -> Path:
 def _add_goals(path: Path, today: date) -> None:
     con = duckdb.connect(str(path))
     con.execute(
-        "create table kpi.goal_progress (objective_title varchar, owner varchar, "
-        "milestone_name varchar, milestone_due_date date, milestone_status varchar)"
+        "create table kpi.goal_progress (objective_title varchar, objective_owner varchar, "
+        "milestone_title varchar, milestone_date date, milestone_status varchar)"
     )
     con.executemany(
         "insert into kpi.goal_progress values (?, ?, ?, ?, ?)",
@@ -353,7 +355,7 @@ def _add_goals(path: Path, today: date) -> None:
                 "Chief Financial Officer",
                 "Supplier deal",
                 today + dt.timedelta(40),
-                "pending",
+                "upcoming",
             ),
             ("Grow margin", "Chief Financial Officer", "Audit", today + dt.timedelta(3), "met"),
         ],
@@ -388,7 +390,7 @@ def test_reminders_reach_owners_of_off_track_kpis_without_commentary(
     assert (plan.month, plan.due) == (month, due)
     assert sorted(plan.reminders) == ["Chief Financial Officer", "VP Sales"]
     assert [k["kpi_id"] for k in plan.reminders["VP Sales"].kpis] == ["revenue"]
-    assert [m["milestone_name"] for m in plan.reminders["Chief Financial Officer"].milestones] == [
+    assert [m["milestone_title"] for m in plan.reminders["Chief Financial Officer"].milestones] == [
         "Price list live"
     ]
     # attendance_rate is red but its owner has no address: said, not silently dropped.
@@ -511,8 +513,8 @@ def test_the_reminder_sensor_sends_once_and_keeps_what_it_sent(tmp_path, monkeyp
         "unit varchar, is_current boolean)"
     )
     con.execute(
-        "create table kpi.goal_progress (objective_title varchar, owner varchar, "
-        "milestone_name varchar, milestone_due_date date, milestone_status varchar)"
+        "create table kpi.goal_progress (objective_title varchar, objective_owner varchar, "
+        "milestone_title varchar, milestone_date date, milestone_status varchar)"
     )
     con.execute(
         "insert into kpi.goal_progress values ('Faster support', 'Head of Support', "

@@ -32,11 +32,14 @@ from orchestration.operations.schedules import previous_month
 from orchestration.settings import Settings
 
 REMINDER_SENSOR = "owner_reminders"
-# kpi.goal_progress is published by the goals models; these are the columns read from it
-# when present, in order of preference.
-_MILESTONE_DATE_COLUMNS = ("milestone_due_date", "milestone_date", "due_date")
-_MILESTONE_NAME_COLUMNS = ("milestone_name", "milestone", "milestone_id")
-_OBJECTIVE_COLUMNS = ("objective_title", "objective_name", "objective", "objective_id")
+# The columns of kpi.goal_progress (dbt_project/models/kpi/_kpi__roll_up.yml) it reads.
+_MILESTONE_COLUMNS = (
+    "objective_owner",
+    "milestone_status",
+    "objective_title",
+    "milestone_title",
+    "milestone_date",
+)
 
 
 @dataclass
@@ -108,31 +111,27 @@ def _milestones(con, today: date, days: int) -> tuple[list[dict], str | None]:
     columns = _columns(con, "goal_progress")
     if not columns:
         return [], "kpi.goal_progress is not in the published copy, so no milestone was checked."
-    if "owner" not in columns or "milestone_status" not in columns:
-        return [], "kpi.goal_progress has no owner or milestone_status column; milestones skipped."
-    when = next((c for c in _MILESTONE_DATE_COLUMNS if c in columns), None)
-    name = next((c for c in _MILESTONE_NAME_COLUMNS if c in columns), None)
-    objective = next((c for c in _OBJECTIVE_COLUMNS if c in columns), None)
-    picked = [c for c in (when, name, objective) if c]
-    select = ", ".join(["owner", "milestone_status", *picked])
-    if when:
-        # Dated milestones: due within the window and not met yet, whatever the status
-        # was when the warehouse last built it.
-        condition = f"{when} between ? and ? and coalesce(milestone_status, '') <> 'met'"
-        params = [today, today + timedelta(days=days)]
-    else:
-        condition = "milestone_status = 'due_soon'"
-        params = []
+    missing = [c for c in _MILESTONE_COLUMNS if c not in columns]
+    if missing:
+        return [], f"kpi.goal_progress has no {', '.join(missing)} column; milestones skipped."
+    # Due within the window and not met yet, whatever the status was when the warehouse
+    # last built it.
     rows = con.execute(
-        f"select distinct {select} from kpi.goal_progress where {condition} "
-        "and owner is not null order by all",
-        params,
+        f"select distinct {', '.join(_MILESTONE_COLUMNS)} from kpi.goal_progress "
+        "where milestone_date between ? and ? and coalesce(milestone_status, '') <> 'met' "
+        "and objective_owner is not null order by all",
+        [today, today + timedelta(days=days)],
     ).fetchall()
     found = []
     for row in rows:
-        record = dict(zip(["owner", "milestone_status", *picked], row, strict=True))
-        parts = [str(record[c]) for c in (objective, name, when) if c and record[c] is not None]
-        record["due"] = record.get(when) if when else None
+        record = dict(zip(_MILESTONE_COLUMNS, row, strict=True))
+        record["owner"] = record["objective_owner"]
+        parts = [
+            str(record[c])
+            for c in ("objective_title", "milestone_title", "milestone_date")
+            if record[c] is not None
+        ]
+        record["due"] = record["milestone_date"]
         record["label"] = " / ".join(parts) or "a milestone"
         record["key"] = "|".join(parts)
         found.append(record)
