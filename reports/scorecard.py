@@ -1,7 +1,8 @@
 """The monthly scorecard: read the published KPI copy into a view model, render it.
 
 ``load_scorecard`` reads the published, read-only copy (what BI tools see), so every
-number in the PDF is a number of ``kpi.kpi_values``; ``render_pdf`` turns the model into
+number in the PDF is a number of the ``kpi`` schema (``kpi_values``; the year, scores and
+goals from the tables ``reports.outlook`` reads); ``render_pdf`` turns the model into
 a PDF through the jinja2 templates in ``templates/`` and WeasyPrint, with a URL fetcher
 that serves only the bundled assets and the charts made for this render.
 """

@@ -1089,8 +1089,10 @@ def test_goals_page_matches_goal_progress(rendered, published, month):
 
     archived, scorecard, _, _ = rendered
     pages = pdf_pages(archived.path)
-    (goals_page,) = [p for p in pages if "Goals and milestones" in p]
-    page = squash(goals_page)
+    (index,) = [i for i, p in enumerate(pages) if "Goals and milestones" in p]
+    goals_page = pages[index]
+    # Texts in reading order (a wrapped title stays whole); rows by the layout's lines.
+    page = squash(pdf_pages(archived.path, layout=False)[index])
     start = date.fromisoformat(month + "-01")
     rows = query(
         published,
@@ -1117,7 +1119,15 @@ def test_goals_page_matches_goal_progress(rendered, published, month):
         assert squash(f"{row['name']} · {slice_text}") in page, row["key_result_id"]
         assert squash(f"{fmt(row['start_value'])} → {fmt(row['target_value'])}") in page
         if row["progress"] is not None:
-            assert squash(f"{fmt(row['current_value'])}{row['current_month']:%b %Y}") in page
+            # The current value on the key result's line, the month it is of under it.
+            lines = goals_page.splitlines()
+            (at,) = [
+                i
+                for i, line in enumerate(lines)
+                if f"{fmt(row['start_value'])} → {fmt(row['target_value'])}" in line
+                and re.search(rf"\s{re.escape(fmt(row['current_value']))}\s", line)
+            ]
+            assert f"{row['current_month']:%b %Y}" in lines[at + 1], row["key_result_id"]
             assert squash(f"{row['progress']:.0f}%") in page
         if row["milestone_date"] is not None:
             label = {
@@ -1132,16 +1142,13 @@ def test_goals_page_matches_goal_progress(rendered, published, month):
                 "due_soon": "\u25c6",
                 "upcoming": "\u25cb",
             }[row["milestone_status"]]
-            line = [
-                line
-                for line in goals_page.splitlines()
-                if row["milestone_date"].isoformat() in line
-                and fmt(row["expected_value"]) in line
-                and f"{symbol} {label}" in line
-            ]
-            assert line, (row["key_result_id"], row["milestone_date"], label)
-            if row["milestone_value"] is not None:
-                assert fmt(row["milestone_value"]) in line[0]
+            # Date, name, expected, actual (— before the month is complete), status.
+            milestone = re.compile(
+                rf"{row['milestone_date'].isoformat()}\s+\S.*?\s{re.escape(fmt(row['expected_value']))}"
+                rf"\s+{re.escape(fmt(row['milestone_value']))}\s+{symbol} {label}(\s|$)"
+            )
+            matches = [line for line in goals_page.splitlines() if milestone.search(line)]
+            assert len(matches) == 1, (row["key_result_id"], row["milestone_date"], label)
     # The demo goals hold a milestone of each kind that has come to pass.
     statuses = {r["milestone_status"] for r in rows}
     assert {"met", "missed"} <= statuses
