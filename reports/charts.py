@@ -249,3 +249,8 @@ def attach_charts(scorecard: Scorecard) -> None:
             scorecard.assets[trend] = (_trend_chart(trend_painter, kpi), "image/png")
             kpi.sparkline = spark
             kpi.trend_chart = trend
+        score = scorecard.company_score
+        if score is not None:
+            url = f"{ASSET_SCHEME}:spark-company-score.png"
+            scorecard.assets[url] = (_sparkline(spark_painter, score), "image/png")
+            score.sparkline = url

@@ -1,7 +1,8 @@
 """The monthly scorecard: read the published KPI copy into a view model, render it.
 
 ``load_scorecard`` reads the published, read-only copy (what BI tools see), so every
-number in the PDF is a number of ``kpi.kpi_values``; ``render_pdf`` turns the model into
+number in the PDF is a number of the ``kpi`` schema (``kpi_values``; the year, scores and
+goals from the tables ``reports.outlook`` reads); ``render_pdf`` turns the model into
 a PDF through the jinja2 templates in ``templates/`` and WeasyPrint, with a URL fetcher
 that serves only the bundled assets and the charts made for this render.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from reports import charts
+from reports import charts, outlook
 from reports.commentary import Commentary, load_commentary
 from reports.formatting import (
     MINUS,
@@ -226,6 +227,9 @@ class KpiView:
     last_year_restated: bool = False
     sparkline: str = ""
     trend_chart: str = ""
+    # None where the published copy has no such table or no row for this KPI.
+    ytd: outlook.YearToDate | None = None
+    projection: outlook.Projection | None = None
 
     @property
     def slice_limit(self) -> int:
@@ -280,6 +284,7 @@ class PerspectiveView:
     title: str
     question: str
     kpis: list[KpiView]
+    score: outlook.ScoreView | None = None
 
 
 @dataclass
@@ -304,6 +309,11 @@ class Scorecard:
     # when no earlier scorecard is known (restated_since None).
     restatements: list[Restatement] = field(default_factory=list)
     restated_since: datetime | None = None
+    # The year beside the month; None where the published copy predates its table.
+    year_to_date_available: bool = False
+    projections_available: bool = False
+    company_score: outlook.ScoreView | None = None
+    goals: outlook.Goals | None = None
 
     trend_months = TREND_MONTHS
     summary_comment_chars = SUMMARY_COMMENT_CHARS
@@ -330,6 +340,10 @@ class Scorecard:
     @staticmethod
     def status_of(code: str) -> Status:
         return Status.of(code)
+
+    @staticmethod
+    def milestone_mark(code: str) -> outlook.Mark:
+        return outlook.Mark(*outlook.MILESTONE_STATUS[code])
 
     @staticmethod
     def status_label(code: str) -> str:
@@ -516,6 +530,37 @@ def _change_class(kpi_direction: str, change: float | None, shown: str) -> str:
     return "better" if improving else "worse"
 
 
+def _year_rows(con, start: date, window_start: date) -> dict[str, list[dict] | None]:
+    """The rows of the year-view tables for the month; None for a table the copy lacks."""
+    queries = {
+        "kpi_period_to_date": (
+            "select kpi_id, ytd_value, ytd_target, ytd_status, ytd_months "
+            "from kpi.kpi_period_to_date where month = ? and dimension = 'all'",
+            [start],
+        ),
+        "kpi_projections": (
+            "select kpi_id, year, projected_value, projected_low, projected_high, year_target, "
+            "probability_of_meeting_target, method from kpi.kpi_projections "
+            "where month = ? and dimension = 'all'",
+            [start],
+        ),
+        "kpi_scores": (
+            "select scope, perspective, month, score, previous_score, kpis_scored, "
+            "kpis_in_scope from kpi.kpi_scores where month between ? and ?",
+            [window_start, start],
+        ),
+        "goal_progress": (
+            "select * from kpi.goal_progress "
+            "order by objective_period_start, objective_id, key_result_id, milestone_date",
+            [],
+        ),
+    }
+    return {
+        table: _rows(con, sql, params) if _table_exists(con, "kpi", table) else None
+        for table, (sql, params) in queries.items()
+    }
+
+
 def load_scorecard(
     published_path: Path,
     month: str,
@@ -582,6 +627,7 @@ def load_scorecard(
             if _table_exists(con, "kpi", "kpi_restatements")
             else []
         )
+        year_rows = _year_rows(con, start, window_start)
         span = con.execute(
             "select min(period_start), max(period_start) from kpi.kpi_values "
             "where grain = 'month' and dimension = 'all'"
@@ -755,12 +801,47 @@ def load_scorecard(
         owners = sorted({(d.get("owner") or "").strip() for d in current.values()} - {""})
         raise ScorecardError(f"No KPI is owned by '{owner}'; owners are: {', '.join(owners)}.")
 
+    unit_of = {}
+    for kpi_id, d in current.items():
+        unit = d.get("unit") or "count"
+        decimals = decimals_for(unit, _num(d.get("default_target")), _num(d.get("amber_tolerance")))
+        unit_of[kpi_id] = (unit, decimals)
+    ytd = outlook.year_to_date(year_rows["kpi_period_to_date"] or [], unit_of)
+    projected = outlook.projections(year_rows["kpi_projections"] or [], unit_of)
+    for kpi in kpis:
+        kpi.ytd = ytd.get(kpi.kpi_id)
+        kpi.projection = projected.get(kpi.kpi_id)
+    score_months = [_add_months(window_start, i) for i in range(TREND_MONTHS)]
+    scores = (
+        outlook.scores(
+            year_rows["kpi_scores"],
+            score_months,
+            lambda m, v: TrendPoint(m, v, None, Status.of("no_target")),
+        )
+        if year_rows["kpi_scores"] is not None
+        else {}
+    )
+    goals = None
+    if year_rows["goal_progress"] is not None:
+        goals = outlook.goals(
+            year_rows["goal_progress"],
+            start,
+            _add_months(start, 1) - timedelta(days=1),
+            current,
+            unit_of,
+            labels,
+            kpi_ids={k.kpi_id for k in kpis} if owner is not None else None,
+            owner=owner,
+        )
+
     perspectives = []
     for key in list(PERSPECTIVES) + sorted({k.perspective for k in kpis} - set(PERSPECTIVES)):
         members = [k for k in kpis if k.perspective == key]
         if members:
             title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
-            perspectives.append(PerspectiveView(key, title, question, members))
+            perspectives.append(
+                PerspectiveView(key, title, question, members, score=scores.get(key))
+            )
     worse, better = _movers(kpis)
     shown = {k.kpi_id: k for k in kpis}
     since = restated_since.astimezone(timezone.utc).replace(tzinfo=None) if restated_since else None
@@ -804,6 +885,10 @@ def load_scorecard(
         commentary=commentary,
         restatements=restatements,
         restated_since=restated_since,
+        year_to_date_available=year_rows["kpi_period_to_date"] is not None,
+        projections_available=year_rows["kpi_projections"] is not None,
+        company_score=scores.get("company"),
+        goals=goals,
     )
 
 

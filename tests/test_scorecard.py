@@ -153,7 +153,8 @@ def _parse(text: str, unit: str) -> float:
 
 def test_summary_numbers_equal_kpi_values(rendered, published, month):
     archived, _, _, _ = rendered
-    summary = pdf_pages(archived.path)[0]
+    pages = pdf_pages(archived.path)
+    summary = pages[0]
     rows = month_rows(published, month)
     assert len(rows) == 16
     lines = summary.splitlines()
@@ -162,18 +163,27 @@ def test_summary_numbers_equal_kpi_values(rendered, published, month):
         value = format_value(row["value"], row["unit"], decimals)
         target = format_value(row["target"], row["unit"], decimals)
         variance = format_difference(row["variance"], row["unit"], decimals)
-        pattern = re.compile(
-            rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s+{re.escape(variance)}\s"
-        )
+        # The summary gives the year beside the month; the month's variance is on the
+        # KPI's perspective page.
+        pattern = re.compile(rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s")
         matches = [line for line in lines if row["name"] in line and pattern.search(line)]
-        assert len(matches) == 1, (row["kpi_id"], value, target, variance)
+        assert len(matches) == 1, (row["kpi_id"], value, target)
+        card = [
+            line
+            for page in pages[3:7]
+            for line in page.splitlines()
+            if re.search(
+                rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s+"
+                rf"{re.escape(variance)}\s",
+                line,
+            )
+        ]
+        assert card, (row["kpi_id"], value, target, variance)
         # Independently of the formatter: the printed digits are the warehouse's number,
         # rounded to the digits shown.
         match = pattern.search(matches[0])
         printed = _NUMBER.findall(match.group(0))
-        for shown, actual in zip(
-            printed, (row["value"], row["target"], row["variance"]), strict=False
-        ):
+        for shown, actual in zip(printed, (row["value"], row["target"]), strict=False):
             if actual is None:
                 continue
             places = len(shown.split(".")[1]) if "." in shown else 0
@@ -191,20 +201,21 @@ def test_pages_summary_movers_perspectives_appendix(rendered):
     assert result.pages == len([p for p in pages if p.strip()])
     assert "KPI scorecard — " + scorecard.month_label in pages[0]
     assert "What moved in " + scorecard.month_label in pages[1]
+    assert "Goals and milestones" in pages[2].splitlines()[2]
     titles = ["Financial", "Customer", "Internal process", "Learning and growth"]
-    for index, title in enumerate(titles, start=2):
+    for index, title in enumerate(titles, start=3):
         head = [line.strip() for line in pages[index].splitlines()[:4]]
         assert title in head, (title, head)
     # Learning and growth has one KPI: its card keeps the size of every other card, and
     # the appendix starts on its page rather than after a page left mostly blank.
-    assert "Appendix: KPI definitions" in pages[5]
-    appendix = squash("".join(pdf_pages(archived.path, layout=False)[5:]))
+    assert "Appendix: KPI definitions" in pages[6]
+    appendix = squash("".join(pdf_pages(archived.path, layout=False)[6:]))
     for kpi in scorecard.kpis:
         assert squash(kpi.formula) in appendix
     assert result.refused_urls == []
     # The first page states the as-of date once (its masthead); later pages in the header.
     assert pages[0].count("Data as of") == 1
-    assert all(page.count("Data as of") == 1 for page in pages[2:5])
+    assert all(page.count("Data as of") == 1 for page in pages[2:6])
     # What the quality states count: KPIs.
     assert re.search(rf"Quality checks: \d+ of {len(scorecard.kpis)} KPIs ", pages[0])
 
@@ -481,6 +492,10 @@ def test_injected_markup_is_printed_as_text_and_never_fetched(
                 "and dimension = 'region'",
                 [f'<link href="http://127.0.0.1:{port}/s.css">', start],
             ),
+            (
+                "update kpi.goal_progress set objective_title = ?, milestone_title = '<i>m</i>'",
+                [pixel],
+            ),
         ],
     )
     notes = tmp_path / "commentary"
@@ -500,7 +515,7 @@ def test_injected_markup_is_printed_as_text_and_never_fetched(
     assert requests == []
     assert result.refused_urls == []  # nothing reached the renderer as markup at all
     text = squash("\n".join(pdf_pages(out, layout=False)))
-    for literal in (IMG, link, pixel, "<script>alert(1)</script>"):
+    for literal in (IMG, link, pixel, "<script>alert(1)</script>", "<i>m</i>"):
         assert squash(literal) in text, literal
     # The slice label is shortened to one line on its card, but printed as text.
     assert squash('<link href="http://') in text
@@ -583,11 +598,12 @@ def test_layout_holds_for_long_names_missing_values_and_all_red(published, month
         assert kpi.value_text in summary, kpi.kpi_id
     assert summary.count("commentary missing") >= 14
     assert "What moved" in pages[1]
-    for index, perspective in enumerate(scorecard.perspectives, start=2):
+    assert "Goals and milestones" in pages[2]
+    for index, perspective in enumerate(scorecard.perspectives, start=3):
         assert perspective.title in pages[index]
         for kpi in perspective.kpis:
             assert kpi.value_text in pages[index], (perspective.key, kpi.kpi_id)
-    assert "Appendix: KPI definitions" in pages[5]
+    assert "Appendix: KPI definitions" in pages[6]
     assert result.refused_urls == []
     # The charts share one figure; each must look as if drawn on its own, also right after
     # a chart without data.
@@ -932,3 +948,261 @@ def test_commentary_files_are_read_safely(tmp_path):
     (tmp_path / "2026-12.yml").write_text("- a list\n", encoding="utf-8")
     with pytest.raises(CommentaryError, match="must map KPI ids"):
         load_commentary("2026-12", {"revenue"}, tmp_path)
+
+
+# --- the year, the roll-up and the goals -------------------------------------------------------
+
+
+def _kpi_line(lines: list[str], name: str) -> tuple[str, str]:
+    """A KPI's row on the summary: the line with its name and the grey line under it."""
+    (index,) = [i for i, line in enumerate(lines) if re.search(rf"^\s*{re.escape(name)}\s", line)]
+    return lines[index], lines[index + 1]
+
+
+def _close(shown: str, actual: float, unit: str) -> bool:
+    """The printed number is the warehouse's, rounded to the digits shown."""
+    scale = 1_000_000.0 if shown.endswith("M") else 1.0
+    digits = shown.rstrip("M%").replace(" h", "").replace(" days", "")
+    places = len(digits.split(".")[1]) if "." in digits else 0
+    step = 10.0**-places * scale / (100.0 if unit == "ratio" else 1.0)
+    return abs(_parse(shown.rstrip("M"), unit) * scale - actual) <= step / 2 + 1e-9
+
+
+def test_summary_gives_year_to_date_and_year_end_projection(rendered, published, month):
+    from reports.outlook import format_brief, format_probability
+
+    archived, _, _, _ = rendered
+    summary = pdf_pages(archived.path)[0]
+    assert "YEAR TO DATE" in summary and "YEAR-END PROJECTION " + month[:4] in summary
+    lines = summary.splitlines()
+    start = date.fromisoformat(month + "-01")
+    definitions = {r["kpi_id"]: r for r in month_rows(published, month)}
+    ytd = query(
+        published,
+        "select kpi_id, ytd_value, ytd_target, ytd_status from kpi.kpi_period_to_date "
+        "where month = ? and dimension = 'all'",
+        [start],
+    )
+    assert len(ytd) == 16
+    symbols = {"green": "\u2714", "amber": "\u25c6", "red": "\u2716"}
+    for row in ytd:
+        d = definitions[row["kpi_id"]]
+        decimals = decimals_for(d["unit"], d["default_target"], d["amber_tolerance"])
+        value = format_value(row["ytd_value"], d["unit"], decimals)
+        target = format_brief(row["ytd_target"], d["unit"], decimals)
+        first, second = _kpi_line(lines, d["name"])
+        # The month's value and target come first: the year to date is the next number.
+        assert re.search(rf"\s{re.escape(value)}\s+{symbols.get(row['ytd_status'], '')}", first), (
+            row["kpi_id"],
+            value,
+            first,
+        )
+        assert re.search(rf"\s{re.escape(target)}(\s|$)", second), (row["kpi_id"], target)
+        assert _close(value, row["ytd_value"], d["unit"]), (row["kpi_id"], value)
+
+    projections = query(
+        published,
+        "select kpi_id, projected_value, projected_low, projected_high, year_target, "
+        "probability_of_meeting_target from kpi.kpi_projections "
+        "where month = ? and dimension = 'all'",
+        [start],
+    )
+    assert projections
+    for row in projections:
+        d = definitions[row["kpi_id"]]
+        decimals = decimals_for(d["unit"], d["default_target"], d["amber_tolerance"])
+        first, second = _kpi_line(lines, d["name"])
+        value = format_value(row["projected_value"], d["unit"], decimals)
+        low = format_brief(row["projected_low"], d["unit"], decimals)
+        high = format_brief(row["projected_high"], d["unit"], decimals)
+        assert _close(value, row["projected_value"], d["unit"]), (row["kpi_id"], value)
+        assert _close(low, row["projected_low"], d["unit"]) and _close(
+            high, row["projected_high"], d["unit"]
+        ), (row["kpi_id"], low, high)
+        if row["year_target"] is None:
+            assert re.search(rf"\s{re.escape(value)}\s+no year target", first), row["kpi_id"]
+        else:
+            chance = format_probability(row["probability_of_meeting_target"])
+            assert re.search(rf"\s{re.escape(value)}\s+{re.escape(chance)}\s", first), (
+                row["kpi_id"],
+                value,
+                chance,
+            )
+            if row["probability_of_meeting_target"] is not None:
+                assert (
+                    abs(float(chance.rstrip("%")) / 100 - row["probability_of_meeting_target"])
+                    <= 0.005
+                )
+            year_target = format_brief(row["year_target"], d["unit"], decimals)
+            assert re.search(
+                rf"{re.escape(low)} – {re.escape(high)}\s+of {re.escape(year_target)}", second
+            ), (row["kpi_id"], second)
+    # A level such as the backlog has no projection, and the page says so.
+    projected = {r["kpi_id"] for r in projections}
+    for kpi_id in set(definitions) - projected:
+        first, _ = _kpi_line(lines, definitions[kpi_id]["name"])
+        assert "not projected" in first, kpi_id
+
+
+def test_company_and_perspective_scores_match_kpi_scores(rendered, published, month):
+    archived, scorecard, _, _ = rendered
+    pages = pdf_pages(archived.path)
+    start = date.fromisoformat(month + "-01")
+    rows = {
+        r["perspective"]: r
+        for r in query(
+            published,
+            "select perspective, score, previous_score, kpis_scored, kpis_in_scope "
+            "from kpi.kpi_scores where month = ?",
+            [start],
+        )
+    }
+    company = rows["all"]
+    summary = pages[0]
+    score = f"{company['score']:.1f}"
+    delta = round(company["score"], 1) - round(company["previous_score"], 1)
+    sign = "+" if delta > 0 else "\u2212"
+    assert re.search(rf"^{re.escape(score)} / 100", summary, re.M), score
+    assert (
+        f"{sign}{abs(delta):.1f} pts vs {scorecard.previous_month:%b %Y} · "
+        f"{company['kpis_scored']} of {company['kpis_in_scope']} KPIs scored"
+    ) in summary
+    # The four perspective scores in the band, each with its change in points.
+    band = "\n".join(summary.splitlines()[:14])
+    for perspective in scorecard.perspectives:
+        row = rows[perspective.key]
+        assert perspective.title.upper() in band
+        assert re.search(rf"(^|\s){row['score']:.1f}(\s|$)", band), perspective.key
+    # Each perspective page states its own score and how many KPIs it scored.
+    for index, perspective in enumerate(scorecard.perspectives, start=3):
+        row = rows[perspective.key]
+        page = squash(pages[index])
+        assert squash(f"Perspective score {row['score']:.1f} / 100") in page, perspective.key
+        assert squash(f"({row['kpis_scored']} of {row['kpis_in_scope']} KPIs scored)") in page
+    # The sparkline is drawn from the 13 months of company scores.
+    assert [p.value for p in scorecard.company_score.trend][-1] == company["score"]
+    assert len(scorecard.company_score.trend) == 13
+
+
+def test_goals_page_matches_goal_progress(rendered, published, month):
+    from reports.formatting import slice_label
+
+    archived, scorecard, _, _ = rendered
+    pages = pdf_pages(archived.path)
+    (index,) = [i for i, p in enumerate(pages) if "Goals and milestones" in p]
+    goals_page = pages[index]
+    # Texts in reading order (a wrapped title stays whole); rows by the layout's lines.
+    page = squash(pdf_pages(archived.path, layout=False)[index])
+    start = date.fromisoformat(month + "-01")
+    rows = query(
+        published,
+        "select g.*, d.unit, d.default_target, d.amber_tolerance, d.name from "
+        "kpi.goal_progress g join kpi.kpi_definitions d on d.kpi_id = g.kpi_id and d.is_current "
+        "where g.objective_period_start <= ? and g.objective_period_end >= ?",
+        [start, start],
+    )
+    assert rows
+    for row in rows:
+        decimals = decimals_for(row["unit"], row["default_target"], row["amber_tolerance"])
+
+        def fmt(value, unit=row["unit"], decimals=decimals):
+            return format_value(value, unit, decimals)
+
+        assert squash(row["objective_title"]) in page
+        assert squash(row["objective_owner"]) in page
+        assert squash(f"{row['objective_progress']:.0f}%") in page
+        assert squash(row["key_result_title"]) in page
+        slice_text = "Whole company"
+        if row["dimension"] != "all":
+            label = slice_label(row["dimension"], row["dimension_value"])
+            slice_text = f"{row['dimension'].capitalize()}: {label}"
+        assert squash(f"{row['name']} · {slice_text}") in page, row["key_result_id"]
+        assert squash(f"{fmt(row['start_value'])} → {fmt(row['target_value'])}") in page
+        if row["progress"] is not None:
+            # The current value on the key result's line, the month it is of under it.
+            lines = goals_page.splitlines()
+            (at,) = [
+                i
+                for i, line in enumerate(lines)
+                if f"{fmt(row['start_value'])} → {fmt(row['target_value'])}" in line
+                and re.search(rf"\s{re.escape(fmt(row['current_value']))}\s", line)
+            ]
+            assert f"{row['current_month']:%b %Y}" in lines[at + 1], row["key_result_id"]
+            assert squash(f"{row['progress']:.0f}%") in page
+        if row["milestone_date"] is not None:
+            label = {
+                "met": "Met",
+                "missed": "Missed",
+                "due_soon": "Due soon",
+                "upcoming": "Upcoming",
+            }[row["milestone_status"]]
+            symbol = {
+                "met": "\u2714",
+                "missed": "\u2716",
+                "due_soon": "\u25c6",
+                "upcoming": "\u25cb",
+            }[row["milestone_status"]]
+            # Date, name, expected, actual (— before the month is complete), status.
+            milestone = re.compile(
+                rf"{row['milestone_date'].isoformat()}\s+\S.*?\s{re.escape(fmt(row['expected_value']))}"
+                rf"\s+{re.escape(fmt(row['milestone_value']))}\s+{symbol} {label}(\s|$)"
+            )
+            matches = [line for line in goals_page.splitlines() if milestone.search(line)]
+            assert len(matches) == 1, (row["key_result_id"], row["milestone_date"], label)
+    # The demo goals hold a milestone of each kind that has come to pass.
+    statuses = {r["milestone_status"] for r in rows}
+    assert {"met", "missed"} <= statuses
+    # Progress is the warehouse's, printed as a whole percentage (worked out again here).
+    for row in rows:
+        if row["progress"] is not None:
+            expected = (
+                100
+                * (row["current_value"] - row["start_value"])
+                / (row["target_value"] - row["start_value"])
+            )
+            assert abs(max(0.0, min(100.0, expected)) - row["progress"]) < 0.01
+
+
+def test_older_copy_without_the_year_tables_still_renders(published, month, tmp_path):
+    from reports.scorecard import load_scorecard, render_pdf
+
+    path = variant(
+        published,
+        tmp_path,
+        [
+            (f"drop table kpi.{table}", [])
+            for table in ("kpi_period_to_date", "kpi_projections", "kpi_scores", "goal_progress")
+        ],
+    )
+    scorecard = load_scorecard(path, month, commentary_dir=tmp_path)
+    assert not scorecard.year_to_date_available and not scorecard.projections_available
+    assert scorecard.company_score is None and scorecard.goals is None
+    result = render_pdf(scorecard)
+    out = tmp_path / "older.pdf"
+    out.write_bytes(result.pdf)
+    pages = pdf_pages(out)
+    text = "\n".join(pages)
+    assert "Year to date" not in text.title() and "Company score" not in text.title()
+    assert "Goals and milestones" not in text and "Perspective score" not in text
+    # The month's variance is back on the summary, one page, every KPI.
+    assert "Variance" in pages[0]
+    for kpi in scorecard.kpis:
+        assert f"{kpi.value_text}" in pages[0] and kpi.variance_text in pages[0]
+    assert "What moved" in pages[1] and "Financial" in pages[2]
+
+
+def test_no_goal_in_force_leaves_the_page_out_and_says_so(published, month, tmp_path):
+    from reports.scorecard import load_scorecard, render_pdf
+
+    path = variant(published, tmp_path, [("delete from kpi.goal_progress", [])])
+    scorecard = load_scorecard(path, month, commentary_dir=tmp_path)
+    result = render_pdf(scorecard)
+    out = tmp_path / "nogoals.pdf"
+    out.write_bytes(result.pdf)
+    pages = pdf_pages(out)
+    assert not any("Goals and milestones" in p for p in pages)
+    assert squash(
+        f"no objective is in force in {scorecard.month_label} (dbt_project/goals/)"
+    ) in squash(pages[1])
+    # The year's numbers stay.
+    assert "YEAR TO DATE" in pages[0]
