@@ -163,21 +163,14 @@ def test_summary_numbers_equal_kpi_values(rendered, published, month):
         value = format_value(row["value"], row["unit"], decimals)
         target = format_value(row["target"], row["unit"], decimals)
         variance = format_difference(row["variance"], row["unit"], decimals)
-        # The summary gives the year beside the month; the month's variance is on the
-        # KPI's perspective page.
-        pattern = re.compile(rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s")
+        # Value, target and variance on the summary, and again on the perspective page.
+        pattern = re.compile(
+            rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s+"
+            rf"{re.escape(variance)}\s"
+        )
         matches = [line for line in lines if row["name"] in line and pattern.search(line)]
         assert len(matches) == 1, (row["kpi_id"], value, target)
-        card = [
-            line
-            for page in pages[3:7]
-            for line in page.splitlines()
-            if re.search(
-                rf"\s{re.escape(value)}(?:\s*\u2020)?\s+{re.escape(target)}\s+"
-                rf"{re.escape(variance)}\s",
-                line,
-            )
-        ]
+        card = [line for page in pages[3:7] for line in page.splitlines() if pattern.search(line)]
         assert card, (row["kpi_id"], value, target, variance)
         # Independently of the formatter: the printed digits are the warehouse's number,
         # rounded to the digits shown.
@@ -1184,7 +1177,7 @@ def test_older_copy_without_the_year_tables_still_renders(published, month, tmp_
     text = "\n".join(pages)
     assert "Year to date" not in text.title() and "Company score" not in text.title()
     assert "Goals and milestones" not in text and "Perspective score" not in text
-    # The month's variance is back on the summary, one page, every KPI.
+    # The older layout: the month's variance and both comparisons, one page, every KPI.
     assert "Variance" in pages[0]
     for kpi in scorecard.kpis:
         assert f"{kpi.value_text}" in pages[0] and kpi.variance_text in pages[0]
