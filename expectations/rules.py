@@ -25,7 +25,7 @@ from datetime import date
 from functools import partial
 
 from expectations.config import QualityConfig
-from orchestration.contract import ENTITIES, Entity
+from expectations.contract import ENTITIES, Entity
 
 BATCH = "{batch}"  # the placeholder GX replaces with the batch's table
 KPI_VALUES_SUITE = "kpi.kpi_values"

@@ -50,30 +50,6 @@ def _parse_month(value: str) -> str:
 # --- run --------------------------------------------------------------------------------
 
 
-def _failure_sentence(result, settings: Settings) -> str:
-    """One sentence naming what failed, from the run's events."""
-    from dagster import AssetCheckSeverity, DagsterEventType
-
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
-            if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
-                asset = "/".join(evaluation.asset_key.path)
-                detail = evaluation.description or "see the check's metadata in the Dagster UI"
-                return f"Blocking check {evaluation.check_name} on {asset} failed: {detail}."
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_FAILURE:
-            data = event.event_specific_data
-            if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description
-            error = data.error
-            while error is not None and error.cause is not None and "dbt" not in error.message:
-                error = error.cause
-            message = (error.message if error else "unknown error").strip().splitlines()[0]
-            return f"Step {event.step_key} failed: {message}"
-    return "The pipeline run failed."
-
-
 def _instance():
     """The persistent instance `kpi-warehouse ui` opens, so the UI shows this run."""
     from dagster import DagsterInstance
@@ -154,6 +130,7 @@ def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
         )
     if not result.success:
         from orchestration.keys import PUBLISHED_KPI_KEY
+        from orchestration.run_log import failure_sentence
 
         published_now = any(
             event.asset_key == PUBLISHED_KPI_KEY
@@ -166,7 +143,7 @@ def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
             " unchanged"
         )
         raise CliError(
-            _failure_sentence(result, settings)
+            failure_sentence(result.all_events)
             + outcome
             + " (rerun with --verbose for the full log; invalid rows are in ingest.quarantine)."
         )

@@ -44,3 +44,28 @@ def concise_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger
     handler.setFormatter(ConciseFormatter(tracebacks=config["tracebacks"]))
     logger.addHandler(handler)
     return logger
+
+
+def failure_sentence(events) -> str:
+    """One sentence naming what failed, from a run's Dagster events (the command line's
+    error and the failure alert say the same)."""
+    from dagster import AssetCheckSeverity, DagsterEventType
+
+    for event in events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
+                asset = "/".join(evaluation.asset_key.path)
+                detail = evaluation.description or "see the check's metadata in the Dagster UI"
+                return f"Blocking check {evaluation.check_name} on {asset} failed: {detail}."
+    for event in events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            data = event.event_specific_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            error = data.error
+            while error is not None and error.cause is not None and "dbt" not in error.message:
+                error = error.cause
+            message = (error.message if error else "unknown error").strip().splitlines()[0]
+            return f"Step {event.step_key} failed: {message}"
+    return "The pipeline run failed."

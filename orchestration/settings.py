@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.contract import SYSTEMS
+from expectations.contract import SYSTEMS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # KPI_DBT_PROJECT_DIR runs the pipeline on a copy of the dbt project (e.g. a registry with

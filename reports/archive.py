@@ -25,12 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestration.settings import PROJECT_ROOT
-
 if TYPE_CHECKING:
     from reports.scorecard import RenderResult, Scorecard
 
-DEFAULT_ARCHIVE_DIR = PROJECT_ROOT / "var" / "reports"
+# The project's var/ folder, as the command line and Dagster default to; KPI_REPORTS_DIR
+# or an explicit folder replaces it.
+DEFAULT_ARCHIVE_DIR = Path(__file__).resolve().parent.parent / "var" / "reports"
 
 
 def archive_dir(explicit: Path | None = None) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.contract import ENTITIES
+from expectations.contract import ENTITIES
 from orchestration.definitions import defs
 from orchestration.ingestion.extract import METADATA_COLUMNS
 from orchestration.keys import raw_asset_key

@@ -19,11 +19,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from expectations.contract import ENTITIES, entity
 from orchestration.connectors import assets as connector_assets
 from orchestration.connectors import postgres as pg_connector
 from orchestration.connectors import rest
 from orchestration.connectors.delivery import ConnectorError, next_delivery_name, to_text
-from orchestration.contract import ENTITIES, entity
 from orchestration.ingestion import assets as ingestion_assets
 from orchestration.ingestion.extract import connect, ensure_schema, extract_entity
 from orchestration.resources import LandingZoneResource, WarehouseResource

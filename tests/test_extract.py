@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.contract import ENTITIES, Column, Entity, entity
+from expectations.contract import ENTITIES, Column, Entity, entity
 from orchestration.ingestion.extract import (
     DeliveryError,
     ExtractResult,

@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.contract import ENTITIES
+from expectations.contract import ENTITIES
 from orchestration.demo.generator import generate
 
 SCALE = 0.05

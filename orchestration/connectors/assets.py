@@ -19,9 +19,9 @@ import os
 
 import dagster as dg
 
+from expectations.contract import ENTITIES, Entity
 from orchestration.connectors import demo, postgres, rest
 from orchestration.connectors.delivery import ConnectorError, PullResult
-from orchestration.contract import ENTITIES, Entity
 from orchestration.keys import OWNER_DATA_ENGINEERING, landing_asset_key
 from orchestration.settings import PULLED_SOURCE_KINDS, Settings
 

@@ -39,7 +39,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.contract import Entity
+from expectations.contract import Entity
 from orchestration.durable import fsync_dir
 
 STAMP_FORMAT = "%Y-%m-%dT%H%M%S.%fZ"

@@ -15,8 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from expectations.contract import Entity
 from orchestration.connectors.delivery import PullResult, entity_folder, remove_orphan_temp_files
-from orchestration.contract import Entity
 
 CONNECTOR = "demo"
 _generated: dict[tuple[float, int], tempfile.TemporaryDirectory] = {}

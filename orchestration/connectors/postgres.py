@@ -27,6 +27,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from expectations.contract import Entity
 from orchestration.connectors.delivery import (
     ConnectorError,
     Cursor,
@@ -37,7 +38,6 @@ from orchestration.connectors.delivery import (
     state_path,
     to_text,
 )
-from orchestration.contract import Entity
 
 CONNECTOR = "postgres"
 BATCH_ROWS = 10_000

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 import tenacity
 
+from expectations.contract import Entity
 from orchestration.connectors.delivery import (
     ConnectorError,
     Cursor,
@@ -48,7 +49,6 @@ from orchestration.connectors.delivery import (
     state_path,
     to_text,
 )
-from orchestration.contract import Entity
 
 CONNECTOR = "rest"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestration.contract import ENTITIES, Entity
+from expectations.contract import ENTITIES, Entity
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 # History starts on the first day of the month this many months before the end month,

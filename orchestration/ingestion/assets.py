@@ -10,7 +10,7 @@ import warnings
 
 import dagster as dg
 
-from orchestration.contract import ENTITIES, Entity
+from expectations.contract import ENTITIES, Entity
 from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.ingestion.extract import DeliveryError, ensure_schema, extract_entity
 from orchestration.ingestion.schema import contract_table_schema

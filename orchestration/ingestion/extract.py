@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.contract import ENTITIES, Column, Entity
+from expectations.contract import ENTITIES, Column, Entity
 from orchestration.crash_points import pause_point
 from orchestration.settings import duckdb_memory_limit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.contract import Entity
+from expectations.contract import Entity
 
 _PRESENCE = {
     "key": "Part of the primary key; every delivered row has it.",

@@ -7,11 +7,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import dagster as dg
 
-from orchestration.contract import ENTITIES
+from expectations.contract import ENTITIES
+from orchestration import run_log
 from orchestration.operations.config import OperationsConfig
 from orchestration.operations.notify import DeliveryFailed, configured_channels
 from orchestration.operations.schedules import PIPELINE_JOB
@@ -113,10 +113,8 @@ def build_delivery_sensor(settings: Settings, config: OperationsConfig) -> dg.Se
 
 def failure_sentence(instance: dg.DagsterInstance, run_id: str) -> str:
     """What failed in a run, in the words the command line uses for it."""
-    from orchestration.cli import _failure_sentence
-
     events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event is not None]
-    return _failure_sentence(SimpleNamespace(all_events=events), settings=None)
+    return run_log.failure_sentence(events)
 
 
 def run_failure_message(

@@ -2,7 +2,7 @@
 
 This is deliberately a plain-Python reading of the contract (csv module, pyarrow,
 ``decimal``), independent of the warehouse's SQL, so that the two can be compared.
-Only the entity and column lists come from ``orchestration.contract``; the parsing,
+Only the entity and column lists come from ``expectations.contract``; the parsing,
 the row rules and the deduplication are written here again from the specification.
 
 Decisions the contract leaves open are marked "Decision:" in the comments below.
@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 try:
-    from orchestration.contract import ENTITIES, Column, Entity
+    from expectations.contract import ENTITIES, Column, Entity
 except ImportError:  # the project is not installed: use the source tree it lives in
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from orchestration.contract import ENTITIES, Column, Entity
+    from expectations.contract import ENTITIES, Column, Entity
 
 
 class LandingFileError(Exception):

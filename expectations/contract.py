@@ -1,7 +1,8 @@
 """The landing contract as data: systems, entities, columns, keys and row rules.
 
 Everything that reads, validates or generates landing data derives from ``ENTITIES``
-(see ``shared/spec/landing-contract.md``), so the contract is written down once.
+so the contract is written down once. It is a library: it imports nothing of the
+project, and the Dagster code, the quality suites and the demo generator all read it.
 Rules are SQL boolean expressions over the *typed* columns; a row breaks a rule
 when the expression is false (a null result means a compared value is absent and the
 rule does not apply).
