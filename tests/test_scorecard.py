@@ -432,7 +432,7 @@ def test_without_a_quality_table_every_number_is_not_assessed(published, month, 
     assert not scorecard.quality_available
     assert {k.quality_state for k in scorecard.kpis} == {"not_assessed"}
     assert not scorecard.provisional_kpis
-    assert "not assessed: no quality results were published" in render_html(scorecard)
+    assert "not assessed (no quality results published)" in render_html(scorecard)
 
 
 # --- untrusted text --------------------------------------------------------------------------
