@@ -315,11 +315,12 @@ t_values as (
 ),
 
 -- The standard normal distribution's upper tail beyond |z| by Abramowitz and Stegun 26.2.17
--- (absolute error below 7.5e-8): portable SQL has no erf.
+-- (absolute error below 7.5e-8): portable SQL has no erf. Beyond |z| = 37 the tail is 0 in
+-- double precision; the exponent is capped there because PostgreSQL raises on underflow.
 upper_tails as (
     select
         t_values.*,
-        exp(-z * z / 2) / 2.5066282746310002
+        exp(-least(z * z, 1400) / 2) / 2.5066282746310002
         * (
             0.319381530 * t
             - 0.356563782 * t * t
