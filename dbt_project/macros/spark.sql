@@ -6,10 +6,13 @@
     cast({{ field }} as {{ spelled.get(type | lower | trim, type) }})
 {%- endmacro %}
 
-{#- Register the raw_<system> tables of the project's sources over the Parquet export of
-    a DuckDB warehouse: <root>/<schema>/<table>/ (python -m orchestration.engines.spark). -#}
+{#- Register the raw_<system> tables of the project's landing sources over the Parquet
+    export of a DuckDB warehouse: <root>/<schema>/<table>/ (python -m
+    orchestration.engines.spark). Sources marked landing_contract: false (the goal files)
+    are not landing data and are not exported. -#}
 {% macro register_raw_tables(root) %}
-    {%- for source in graph.sources.values() -%}
+    {%- for source in graph.sources.values()
+        if source.source_meta.get('landing_contract', true) -%}
         {%- set location = root ~ '/' ~ source.schema ~ '/' ~ source.name -%}
         {%- do run_query('create database if not exists ' ~ source.schema) -%}
         {%- do run_query('drop table if exists ' ~ source.schema ~ '.' ~ source.name) -%}
