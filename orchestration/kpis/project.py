@@ -45,16 +45,3 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     ):
         DagsterDbtProjectPreparer().prepare(project)
     return manifest
-
-
-def public_model_names(project: DbtProject = dbt_project) -> list[str]:
-    """The dbt models of the public ``kpi`` schema, from the manifest (a new model there is
-    published without an edit elsewhere)."""
-    import json
-
-    nodes = json.loads(ensure_manifest(project).read_text())["nodes"].values()
-    return sorted(
-        node["name"]
-        for node in nodes
-        if node["resource_type"] == "model" and node["config"].get("schema") == "kpi"
-    )

@@ -8,9 +8,8 @@ from orchestration.keys import (
     KPI_ALERTS_KEY,
     OWNER_DATA_ENGINEERING,
     PUBLISHED_KPI_KEY,
-    dbt_model_asset_key,
 )
-from orchestration.kpis.project import public_model_names
+from orchestration.kpis.assets import kpi_dbt_models, kpi_history_models
 from orchestration.publish.copy import publish_schema
 from orchestration.quality.assets import KPI_QUALITY_KEY
 from orchestration.resources import WarehouseResource
@@ -18,9 +17,12 @@ from orchestration.resources import WarehouseResource
 
 @dg.asset(
     key=PUBLISHED_KPI_KEY,
-    # Every dbt model of the kpi schema, then what Python writes there.
+    # Every dbt model of the kpi schema (from the dbt assets' own keys), then what Python
+    # writes there.
     deps=[
-        *(dbt_model_asset_key("kpi", name) for name in public_model_names()),
+        *sorted(
+            key for key in (*kpi_dbt_models.keys, *kpi_history_models.keys) if key.path[0] == "kpi"
+        ),
         KPI_ALERTS_KEY,
         KPI_QUALITY_KEY,
     ],
