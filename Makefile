@@ -34,8 +34,12 @@ spark-env: $(SPARK_STAMP)
 demo: install
 	$(BIN)/kpi-warehouse demo
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), each file whole on one of them;
+# the files that share the PostgreSQL test database run on the same one (tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # The inner loop: unit tests and dbt unit tests, no whole-pipeline runs (under 2 minutes).
 test-fast: install

@@ -338,7 +338,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     warehouse = (args.warehouse or settings.warehouse_path).expanduser().resolve()
-    dbt_dir = DBT_PROJECT_DIR / "target"
+    dbt_dir = docs_server.dbt_docs_dir(DBT_PROJECT_DIR)
     if args.regenerate or not all((dbt_dir / f).is_file() for f in docs_server.DBT_DOCS_FILES):
         if not warehouse.is_file():
             raise CliError(

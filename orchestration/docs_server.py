@@ -4,7 +4,7 @@ Links to the Data Docs used to be file paths on the server: plain text in the Da
 and a browser does not follow a ``file://`` link from an http page. One loopback server
 serves both sites instead:
 
-- ``/dbt/``: the dbt docs (``dbt_project/target``: ``index.html``, ``manifest.json``,
+- ``/dbt/``: the dbt docs (``dbt_project/target/docs``: ``index.html``, ``manifest.json``,
   ``catalog.json``), generated with ``dbt docs generate`` when missing;
 - ``/quality/``: the Data Docs (``<KPI_GX_DIR>/data_docs``);
 - ``/``: a page linking both.
@@ -145,12 +145,19 @@ class _Body:
         pass
 
 
+def dbt_docs_dir(dbt_project_dir: Path) -> Path:
+    """Where the generated dbt docs live: their own target folder, because generating them
+    rewrites manifest.json there, and target/manifest.json is what pipeline runs load."""
+    return dbt_project_dir / "target" / "docs"
+
+
 def generate_dbt_docs(dbt_project_dir: Path, warehouse: Path) -> None:
     """``dbt docs generate`` (the catalog reads the warehouse); one sentence on failure."""
     env = {**os.environ, "KPI_WAREHOUSE_PATH": str(warehouse)}
     dbt = Path(sys.executable).parent / "dbt"
     result = subprocess.run(
-        [str(dbt if dbt.exists() else "dbt"), "docs", "generate", "--profiles-dir", "."],
+        [str(dbt if dbt.exists() else "dbt"), "docs", "generate", "--profiles-dir", "."]
+        + ["--target-path", str(dbt_docs_dir(dbt_project_dir).relative_to(dbt_project_dir))],
         cwd=dbt_project_dir,
         env=env,
         capture_output=True,

@@ -14,6 +14,20 @@ DBT_DIR = ROOT / "dbt_project"
 BIN = Path(sys.executable).parent
 
 
+# Files that share the PostgreSQL test database run on one worker, one after the other.
+POSTGRES_FILES = {"test_connectors.py", "test_postgres_target.py"}
+
+
+def dbt_target_path() -> Path:
+    """This test process's own dbt target folder (relative to the project).
+
+    The project's ``target/manifest.json`` is what every pipeline run loads its Dagster
+    definitions from; a test's dbt command writing it while a run on another worker reads
+    it would hand that run half a file.
+    """
+    return Path("target") / f"pytest-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
 def dbt(args: list[str], warehouse: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run the dbt CLI of this environment on the project against ``warehouse``."""
     env = {
@@ -23,7 +37,8 @@ def dbt(args: list[str], warehouse: Path, check: bool = True) -> subprocess.Comp
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     result = subprocess.run(
-        [str(BIN / "dbt"), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)],
+        [str(BIN / "dbt"), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+        + ["--target-path", str(dbt_target_path())],
         cwd=DBT_DIR,
         env=env,
         capture_output=True,
@@ -34,6 +49,37 @@ def dbt(args: list[str], warehouse: Path, check: bool = True) -> subprocess.Comp
             f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
         )
     return result
+
+
+def pytest_configure(config):
+    # Parse the dbt project once, before the workers start, so no two of them parse it at
+    # once (a fresh clone has no manifest).
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        from orchestration.kpis.project import ensure_manifest
+
+        ensure_manifest()
+
+
+def pytest_collection_modifyitems(config, items):
+    # With `--dist loadgroup` each group runs whole on one worker: a file's module fixtures
+    # (a built warehouse) are built once, and the PostgreSQL files never overlap.
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group("postgres" if name in POSTGRES_FILES else name))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gx_dir(tmp_path_factory):
+    """Great Expectations' folder of this test process: runs on two workers at once would
+    otherwise share the project's var/gx and trip over each other's checkpoint files."""
+    folder = tmp_path_factory.mktemp("gx")
+    previous = os.environ.get("KPI_GX_DIR")
+    os.environ["KPI_GX_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("KPI_GX_DIR", None)
+    else:
+        os.environ["KPI_GX_DIR"] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

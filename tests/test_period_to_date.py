@@ -53,7 +53,11 @@ def published(tmp_path_factory) -> Path:
         capture_output=True,
         text=True,
         timeout=1800,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KPI_")},
+        # The default configuration, in this test process's own Great Expectations folder.
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("KPI_")},
+            "KPI_GX_DIR": os.environ["KPI_GX_DIR"],
+        },
     )
     assert result.returncode == 0, result.stderr[-4000:]
     last = result.stdout.strip().splitlines()[-1]

@@ -37,7 +37,9 @@ def _sha256(path: Path) -> str:
 
 def _run(landing: Path, warehouse: Path) -> subprocess.CompletedProcess:
     # DAGSTER_HOME stays: the session's own instance (conftest), not the project's var/.
+    # Great Expectations' folder stays too: this test process's own (conftest).
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env["KPI_GX_DIR"] = os.environ["KPI_GX_DIR"]
     return subprocess.run(
         [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(warehouse)],
         capture_output=True,

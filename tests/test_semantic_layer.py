@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -27,7 +28,7 @@ import duckdb
 import pytest
 
 from orchestration.kpis import semantic
-from tests.conftest import BIN, DBT_DIR, dbt
+from tests.conftest import BIN, DBT_DIR, dbt, dbt_target_path
 
 pytestmark = pytest.mark.slow
 
@@ -110,8 +111,13 @@ def warehouse(tmp_path_factory, dagster_home) -> Path:
         env={**os.environ, "DAGSTER_HOME": str(dagster_home), "KPI_DBT_FETCH_METADATA": "all"},
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    # MetricFlow reads target/semantic_manifest.json, which `dbt parse` writes.
+    # MetricFlow reads target/semantic_manifest.json, which `dbt parse` writes (into this
+    # test process's own target folder: it is moved into place whole).
     dbt(["parse"], path)
+    parsed = DBT_DIR / dbt_target_path() / "semantic_manifest.json"
+    staged = DBT_DIR / "target" / f"semantic_manifest.json.{os.getpid()}.tmp"
+    shutil.copyfile(parsed, staged)
+    os.replace(staged, DBT_DIR / "target" / "semantic_manifest.json")
     return path
 
 
