@@ -1,13 +1,14 @@
--- The benchmark floor: the 16 KPIs at month grain for the whole company, computed in one
--- query straight from the landing files, with as little of the contract as it takes to
--- get the numbers right. It is what the pipeline's work would cost without Dagster, dbt,
--- Great Expectations, quarantine bookkeeping, slices or other grains.
+-- The benchmark floor: the 16 KPIs at every grain (day, week, month, quarter, year) and
+-- every slice that kpi.kpi_values has (the whole company and each dimension value any
+-- record has, in every period of the calendar), computed in one query straight from the
+-- landing files, with as little of the contract as it takes to get the numbers right. It
+-- is what the pipeline's work on kpi_values would cost without Dagster, dbt, Great
+-- Expectations, quarantine bookkeeping, targets, status and the other published tables.
 --
 -- Paths are relative to the landing directory: run it with `file_search_path` set to it
 -- (or from inside it). It reads the delivery formats the demo generator writes: Parquet
 -- for tickets, order lines, production runs and attendance, CSV and Parquet for orders,
--- CSV for the rest; employees and sales targets are not needed for the `all` slice's
--- numbers.
+-- CSV for the rest; sales targets are not needed for the numbers.
 --
 -- What it keeps of the contract: a row is valid when its key and required columns are
 -- present, every present value parses (try_cast; booleans by their listed spellings),
@@ -45,7 +46,7 @@ accounts_read as (
 ),
 
 accounts as materialized (
-    select account_id, created_at, churned_at
+    select account_id, segment, region, created_at, churned_at
     from accounts_read
     where
         account_id is not null
@@ -81,7 +82,7 @@ leads_read as (
 ),
 
 leads as materialized (
-    select lead_id, created_at, converted_at
+    select lead_id, source, region, created_at, converted_at
     from leads_read
     where
         lead_id is not null
@@ -118,7 +119,7 @@ opportunities_read as (
 ),
 
 opportunities as materialized (
-    select opportunity_id, created_at, stage, closed_at
+    select opportunity_id, account_id, created_at, stage, closed_at
     from opportunities_read
     where
         opportunity_id is not null
@@ -143,6 +144,7 @@ tickets as materialized (
         nullif(ticket_id, '') as ticket_id,
         timezone('UTC', created_at) as created_at,
         trim(priority) as priority,
+        trim(channel) as channel,
         timezone('UTC', first_response_at) as first_response_at,
         timezone('UTC', resolved_at) as resolved_at,
         satisfaction_score
@@ -207,7 +209,7 @@ marketing_spend_read as (
 ),
 
 marketing_spend as materialized (
-    select spend_date, amount, currency
+    select spend_date, channel, region, amount, currency
     from marketing_spend_read
     where
         spend_date is not null
@@ -303,7 +305,7 @@ orders_read as (
 ),
 
 orders as materialized (
-    select order_id, ordered_at, status, currency, fulfilled_at
+    select order_id, ordered_at, status, channel, region, currency, fulfilled_at
     from orders_read
     where
         order_id is not null
@@ -401,7 +403,7 @@ shipments_read as (
 ),
 
 shipments as materialized (
-    select shipment_id, shipped_at, promised_at, delivered_at
+    select shipment_id, order_id, carrier, shipped_at, promised_at, delivered_at
     from shipments_read
     where
         shipment_id is not null
@@ -436,7 +438,7 @@ production_runs_read as (
 ),
 
 production_runs as materialized (
-    select run_id, ended_at, units_produced, units_defective
+    select run_id, plant, ended_at, units_produced, units_defective
     from production_runs_read
     where
         run_id is not null
@@ -524,6 +526,7 @@ incidents as materialized (
 -- Parquet deliveries: naive (UTC) timestamps, hours as a double.
 attendance as materialized (
     select
+        nullif(employee_id, '') as employee_id,
         work_date,
         cast(scheduled_hours as decimal(18, 4)) as scheduled_hours,
         timezone('UTC', check_in_at) as check_in_at
@@ -541,8 +544,41 @@ attendance as materialized (
     ) = 1
 ),
 
+employees_read as (
+    select
+        filename as delivery_file,
+        row_number() over () as delivery_row,
+        nullif(employee_id, '') as employee_id,
+        nullif(full_name, '') as full_name,
+        nullif(department, '') as department,
+        nullif(terminated_at, '') as terminated_text,
+        try_cast(hired_at as date) as hired_at,
+        try_cast(terminated_at as date) as terminated_at,
+        timezone('UTC', try_cast(updated_at as timestamptz)) as updated_at
+    from read_csv(
+        'ops/employees/*.csv',
+        header = true, delim = ',', quote = '"', escape = '"',
+        all_varchar = true, union_by_name = true, filename = true
+    )
+),
+
+employees as (
+    select employee_id, department
+    from employees_read
+    where
+        employee_id is not null
+        and full_name is not null
+        and department is not null
+        and hired_at is not null
+        and (terminated_text is null or terminated_at is not null)
+        and updated_at is not null
+    qualify row_number() over (
+        partition by employee_id order by updated_at desc, delivery_file desc, delivery_row desc
+    ) = 1
+),
+
 -- ---------------------------------------------------------------------------------------
--- time: the as-of date, the cut-off and the calendar months
+-- time: the as-of date, the cut-off and the periods of every grain
 -- ---------------------------------------------------------------------------------------
 
 anchors as (
@@ -566,28 +602,55 @@ time_frame as (
     from anchors
 ),
 
--- A month's span runs up to the earlier of its end and the cut-off.
-months as (
+grains as (
+    select unnest(['day', 'week', 'month', 'quarter', 'year']) as grain
+),
+
+-- Every period of every grain from the one holding the earliest anchor date to the one
+-- holding the as-of date (weeks start on Monday). A period's span runs up to the earlier
+-- of its end and the cut-off.
+periods as materialized (
     select
-        cast(month_start as date) as period_start,
-        cast(month_start as timestamp) as start_at,
-        least(cast(month_start + interval 1 month as timestamp), time_frame.cutoff_at) as end_at,
-        epoch_us(least(cast(month_start + interval 1 month as timestamp), time_frame.cutoff_at))
-        - epoch_us(cast(month_start as timestamp)) as length_us
-    from time_frame,
-        generate_series(
-            date_trunc('month', time_frame.first_anchor_date),
-            date_trunc('month', time_frame.as_of_date),
-            interval 1 month
-        ) as series (month_start)
+        grain,
+        period_start,
+        cast(period_start as timestamp) as start_at,
+        least(cast(period_end as timestamp), cutoff_at) as end_at,
+        epoch_us(least(cast(period_end as timestamp), cutoff_at))
+        - epoch_us(cast(period_start as timestamp)) as length_us
+    from (
+        select distinct
+            grains.grain,
+            time_frame.cutoff_at,
+            cast(date_trunc(grains.grain, days.day_at) as date) as period_start,
+            cast(
+                date_trunc(grains.grain, days.day_at) + case grains.grain
+                    when 'day' then interval 1 day
+                    when 'week' then interval 7 day
+                    when 'month' then interval 1 month
+                    when 'quarter' then interval 3 month
+                    else interval 1 year
+                end
+                as date
+            ) as period_end
+        from time_frame
+        cross join generate_series(
+            cast(time_frame.first_anchor_date as timestamp),
+            cast(time_frame.as_of_date as timestamp),
+            interval 1 day
+        ) as days (day_at)
+        cross join grains
+    )
 ),
 
 -- ---------------------------------------------------------------------------------------
 -- rows as of the cut-off: anchors at or after it are left out, later events read as null
 -- ---------------------------------------------------------------------------------------
 
-accounts_as_of as (
+accounts_as_of as materialized (
     select
+        accounts.account_id,
+        accounts.segment,
+        accounts.region,
         accounts.created_at,
         case when accounts.churned_at < time_frame.cutoff_at then accounts.churned_at end
             as churned_at
@@ -597,6 +660,8 @@ accounts_as_of as (
 
 leads_as_of as (
     select
+        leads.source,
+        leads.region,
         leads.created_at,
         case when leads.converted_at < time_frame.cutoff_at then leads.converted_at end
             as converted_at
@@ -606,6 +671,7 @@ leads_as_of as (
 
 opportunities_as_of as (
     select
+        opportunities.account_id,
         opportunities.stage,
         case when opportunities.closed_at < time_frame.cutoff_at then opportunities.closed_at end
             as closed_at
@@ -617,6 +683,7 @@ tickets_as_of as materialized (
     select
         tickets.created_at,
         tickets.priority,
+        tickets.channel,
         tickets.satisfaction_score,
         case when tickets.first_response_at < time_frame.cutoff_at then tickets.first_response_at end
             as first_response_at,
@@ -637,6 +704,8 @@ orders_as_of as materialized (
         orders.order_id,
         orders.ordered_at,
         orders.status,
+        orders.channel,
+        orders.region,
         orders.currency,
         case when orders.fulfilled_at < time_frame.cutoff_at then orders.fulfilled_at end
             as fulfilled_at
@@ -646,6 +715,8 @@ orders_as_of as materialized (
 
 shipments_as_of as (
     select
+        shipments.order_id,
+        shipments.carrier,
         shipments.promised_at,
         case when shipments.delivered_at < time_frame.cutoff_at then shipments.delivered_at end
             as delivered_at
@@ -672,6 +743,7 @@ incidents_as_of as (
 
 attendance_as_of as (
     select
+        attendance.employee_id,
         attendance.work_date,
         attendance.scheduled_hours,
         case when attendance.check_in_at < time_frame.cutoff_at then attendance.check_in_at end
@@ -731,7 +803,9 @@ orders_rated as (
 -- Placed or fulfilled orders with a rate; an order without valid lines has 0 revenue.
 qualifying_orders as (
     select
-        cast(date_trunc('month', orders_rated.ordered_at) as date) as period_start,
+        orders_rated.ordered_at,
+        orders_rated.region,
+        orders_rated.channel,
         coalesce(order_amounts.net_amount, 0) * orders_rated.usd_per_unit as revenue_usd,
         coalesce(order_amounts.known_net_amount, 0) * orders_rated.usd_per_unit
             as known_revenue_usd,
@@ -745,7 +819,9 @@ qualifying_orders as (
 
 spend_usd as (
     select
-        cast(date_trunc('month', marketing_spend_as_of.spend_date) as date) as period_start,
+        marketing_spend_as_of.spend_date,
+        marketing_spend_as_of.channel,
+        marketing_spend_as_of.region,
         marketing_spend_as_of.amount * case
             when marketing_spend_as_of.currency = 'USD' then cast(1 as decimal(18, 4))
             else coalesce(fx_dated.usd_per_unit, fx_earliest.usd_per_unit)
@@ -758,192 +834,385 @@ spend_usd as (
 ),
 
 -- ---------------------------------------------------------------------------------------
--- the KPIs, one row per KPI and month that has records (sums exact, then to double)
+-- the flow KPIs: one row per counted record with the timestamp that places it in a
+-- period, its slices (up to two dimensions; a lookup that finds nothing is 'unknown') and
+-- its numerator and denominator contributions. Money is summed as exact DECIMAL, counts
+-- and durations (integer microseconds) as integers; each kind is its own aggregation.
 -- ---------------------------------------------------------------------------------------
 
-revenue as (
+money_records as (
     select
         'revenue' as kpi_id,
-        period_start,
-        cast(sum(revenue_usd) as double) as numerator,
-        cast(null as double) as denominator
+        ordered_at as event_at,
+        'region' as dimension_1,
+        region as value_1,
+        'channel' as dimension_2,
+        channel as value_2,
+        cast(revenue_usd as decimal(38, 8)) as numerator,
+        cast(null as decimal(38, 8)) as denominator
     from qualifying_orders
-    group by period_start
-),
 
-average_order_value as (
+    union all
+
     select
-        'average_order_value' as kpi_id,
-        period_start,
-        cast(sum(revenue_usd) as double) as numerator,
-        cast(count(*) as double) as denominator
+        'average_order_value', ordered_at, 'region', region, 'channel', channel,
+        revenue_usd, 1
     from qualifying_orders
-    group by period_start
-),
 
-gross_margin_rate as (
+    union all
+
     select
-        'gross_margin_rate' as kpi_id,
-        period_start,
-        cast(sum(known_revenue_usd - known_cost_usd) as double) as numerator,
-        cast(sum(known_revenue_usd) as double) as denominator
+        'gross_margin_rate', ordered_at, 'region', region, 'channel', channel,
+        known_revenue_usd - known_cost_usd, known_revenue_usd
     from qualifying_orders
-    group by period_start
-),
 
-cost_per_lead as (
+    union all
+
+    -- Spend in a currency without any rate is left out.
     select
-        'cost_per_lead' as kpi_id,
-        period_start,
-        cast(sum(amount_usd) as double) as numerator,
-        cast(sum(leads) as double) as denominator
-    from (
-        select period_start, amount_usd, 0 as leads from spend_usd where amount_usd is not null
-        union all
-        select cast(date_trunc('month', created_at) as date), 0, 1 from leads_as_of
-    )
-    group by period_start
+        'cost_per_lead', cast(spend_date as timestamp), 'channel', channel, 'region', region,
+        amount_usd, 0
+    from spend_usd
+    where amount_usd is not null
+
+    union all
+
+    select 'cost_per_lead', created_at, 'channel', source, 'region', region, 0, 1
+    from leads_as_of
 ),
 
--- Of the accounts active at the month's start, those still not churned at its end.
-customer_retention_rate as (
-    select
-        'customer_retention_rate' as kpi_id,
-        months.period_start,
-        cast(
-            count(*) filter (
-                where accounts_as_of.churned_at is null or accounts_as_of.churned_at >= months.end_at
-            ) as double
-        ) as numerator,
-        cast(count(*) as double) as denominator
-    from months
-    inner join accounts_as_of
-        on accounts_as_of.created_at < months.start_at
-        and (accounts_as_of.churned_at is null or accounts_as_of.churned_at >= months.start_at)
-    group by months.period_start
-),
-
-csat_score as (
+count_records as (
     select
         'csat_score' as kpi_id,
-        cast(date_trunc('month', resolved_at) as date) as period_start,
-        cast(sum(satisfaction_score) as double) as numerator,
-        cast(count(*) as double) as denominator
+        resolved_at as event_at,
+        'priority' as dimension_1,
+        priority as value_1,
+        'channel' as dimension_2,
+        channel as value_2,
+        cast(satisfaction_score as bigint) as numerator,
+        cast(1 as bigint) as denominator
     from tickets_as_of
     where resolved_at is not null and satisfaction_score is not null
-    group by 2
-),
 
-on_time_delivery_rate as (
+    union all
+
+    -- Region is the shipment's order's, as of the cut-off.
     select
-        'on_time_delivery_rate' as kpi_id,
-        cast(date_trunc('month', delivered_at) as date) as period_start,
-        cast(count(*) filter (where delivered_at <= promised_at) as double) as numerator,
-        cast(count(*) as double) as denominator
+        'on_time_delivery_rate', shipments_as_of.delivered_at,
+        'carrier', shipments_as_of.carrier,
+        'region', coalesce(orders_as_of.region, 'unknown'),
+        case when shipments_as_of.delivered_at <= shipments_as_of.promised_at then 1 else 0 end,
+        1
     from shipments_as_of
-    where delivered_at is not null
-    group by 2
-),
+    left join orders_as_of on shipments_as_of.order_id = orders_as_of.order_id
+    where shipments_as_of.delivered_at is not null
 
--- Durations are summed as integer microseconds, converted once.
-first_response_time_hours as (
+    union all
+
     select
-        'first_response_time_hours' as kpi_id,
-        cast(date_trunc('month', created_at) as date) as period_start,
-        cast(sum(epoch_us(first_response_at) - epoch_us(created_at)) as double) / 3600000000
-            as numerator,
-        cast(count(*) as double) as denominator
+        'first_response_time_hours', created_at, 'priority', priority, 'channel', channel,
+        epoch_us(first_response_at) - epoch_us(created_at), 1
     from tickets_as_of
     where first_response_at is not null
-    group by 2
-),
 
-sla_compliance_rate as (
+    union all
+
+    -- Tickets whose priority has no SLA policy are left out.
     select
-        'sla_compliance_rate' as kpi_id,
-        cast(date_trunc('month', tickets_as_of.resolved_at) as date) as period_start,
-        cast(
-            count(*) filter (
-                where epoch_us(tickets_as_of.resolved_at) - epoch_us(tickets_as_of.created_at)
+        'sla_compliance_rate', tickets_as_of.resolved_at,
+        'priority', tickets_as_of.priority, 'channel', tickets_as_of.channel,
+        case
+            when epoch_us(tickets_as_of.resolved_at) - epoch_us(tickets_as_of.created_at)
                 <= sla_policies.resolution_hours * 3600000000
-            ) as double
-        ) as numerator,
-        cast(count(*) as double) as denominator
+                then 1
+            else 0
+        end,
+        1
     from tickets_as_of
     inner join sla_policies on tickets_as_of.priority = sla_policies.priority
     where tickets_as_of.resolved_at is not null
-    group by 2
-),
 
-lead_conversion_rate as (
+    union all
+
     select
-        'lead_conversion_rate' as kpi_id,
-        cast(date_trunc('month', created_at) as date) as period_start,
-        cast(count(converted_at) as double) as numerator,
-        cast(count(*) as double) as denominator
+        'lead_conversion_rate', created_at, 'region', region, 'channel', source,
+        case when converted_at is not null then 1 else 0 end, 1
     from leads_as_of
-    group by 2
-),
 
-win_rate as (
+    union all
+
+    -- Region and segment are the opportunity's account's, as of the cut-off.
     select
-        'win_rate' as kpi_id,
-        cast(date_trunc('month', closed_at) as date) as period_start,
-        cast(count(*) filter (where stage = 'closed_won') as double) as numerator,
-        cast(count(*) as double) as denominator
+        'win_rate', opportunities_as_of.closed_at,
+        'region', coalesce(accounts_as_of.region, 'unknown'),
+        'segment', coalesce(accounts_as_of.segment, 'unknown'),
+        case when opportunities_as_of.stage = 'closed_won' then 1 else 0 end, 1
     from opportunities_as_of
-    where stage in ('closed_won', 'closed_lost') and closed_at is not null
-    group by 2
+    left join accounts_as_of on opportunities_as_of.account_id = accounts_as_of.account_id
+    where
+        opportunities_as_of.stage in ('closed_won', 'closed_lost')
+        and opportunities_as_of.closed_at is not null
+
+    union all
+
+    select
+        'order_completion_time_days', fulfilled_at, 'region', region, 'channel', channel,
+        epoch_us(fulfilled_at) - epoch_us(ordered_at), 1
+    from orders_as_of
+    where fulfilled_at is not null and status <> 'cancelled'
+
+    union all
+
+    select
+        'defect_rate', ended_at, 'plant', plant, null, null, units_defective, units_produced
+    from production_runs_as_of
+
+    union all
+
+    -- Department is the employee's.
+    select
+        'attendance_rate', cast(attendance_as_of.work_date as timestamp),
+        'department', coalesce(employees.department, 'unknown'), null, null,
+        case when attendance_as_of.check_in_at is not null then 1 else 0 end, 1
+    from attendance_as_of
+    left join employees on attendance_as_of.employee_id = employees.employee_id
+    where attendance_as_of.scheduled_hours > 0
+
+    union all
+
+    -- The backlog's changes: +1 when a ticket opens, -1 when it is resolved (a level,
+    -- summed over the periods below).
+    select 'ticket_backlog', created_at, 'priority', priority, 'channel', channel, 1, null
+    from tickets_as_of
+
+    union all
+
+    select 'ticket_backlog', resolved_at, 'priority', priority, 'channel', channel, -1, null
+    from tickets_as_of
+    where resolved_at is not null
 ),
 
--- A level: tickets opened before the month's end less those resolved before it (a
--- ticket is never resolved before it was created), as running sums over the months.
+-- Each record in the period of every grain that holds it, summed for the whole company
+-- and per value of each of its dimensions (grouping sets); the second dimension's set of
+-- a KPI with one dimension is a null dimension, left out.
+money_sums as (
+    select
+        kpi_id,
+        grain,
+        period_start,
+        case
+            when grouping(value_1) = 0 then dimension_1
+            when grouping(value_2) = 0 then dimension_2
+            else 'all'
+        end as dimension,
+        case
+            when grouping(value_1) = 0 then value_1
+            when grouping(value_2) = 0 then value_2
+            else 'all'
+        end as dimension_value,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator
+    from (
+        select
+            money_records.*,
+            grains.grain,
+            cast(date_trunc(grains.grain, money_records.event_at) as date) as period_start
+        from money_records
+        cross join grains
+    )
+    group by grouping sets (
+        (kpi_id, grain, period_start),
+        (kpi_id, grain, period_start, dimension_1, value_1),
+        (kpi_id, grain, period_start, dimension_2, value_2)
+    )
+),
+
+count_sums as materialized (
+    select
+        kpi_id,
+        grain,
+        period_start,
+        case
+            when grouping(value_1) = 0 then dimension_1
+            when grouping(value_2) = 0 then dimension_2
+            else 'all'
+        end as dimension,
+        case
+            when grouping(value_1) = 0 then value_1
+            when grouping(value_2) = 0 then value_2
+            else 'all'
+        end as dimension_value,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator
+    from (
+        select
+            count_records.*,
+            grains.grain,
+            cast(date_trunc(grains.grain, count_records.event_at) as date) as period_start
+        from count_records
+        cross join grains
+    )
+    group by grouping sets (
+        (kpi_id, grain, period_start),
+        (kpi_id, grain, period_start, dimension_1, value_1),
+        (kpi_id, grain, period_start, dimension_2, value_2)
+    )
+),
+
+-- Sums exact, then to double; durations converted from microseconds once.
+flows as (
+    select
+        kpi_id,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        cast(numerator as double) as numerator,
+        cast(denominator as double) as denominator
+    from money_sums
+    where dimension is not null
+
+    union all
+
+    select
+        kpi_id,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        cast(numerator as double) / case kpi_id
+            when 'first_response_time_hours' then 3600000000
+            when 'order_completion_time_days' then 86400000000
+            else 1
+        end as numerator,
+        cast(denominator as double) as denominator
+    from count_sums
+    where dimension is not null and kpi_id <> 'ticket_backlog'
+),
+
+-- ---------------------------------------------------------------------------------------
+-- the level KPIs: running sums over every period of a grain, per slice
+-- ---------------------------------------------------------------------------------------
+
+-- Tickets opened before the period's end less those resolved before it.
 ticket_backlog as (
     select
         'ticket_backlog' as kpi_id,
-        months.period_start,
+        periods.grain,
+        periods.period_start,
+        slices.dimension,
+        slices.dimension_value,
         cast(
-            sum(coalesce(changes.opened, 0) - coalesce(changes.resolved, 0))
-                over (order by months.period_start)
+            sum(coalesce(changes.numerator, 0)) over (
+                partition by periods.grain, slices.dimension, slices.dimension_value
+                order by periods.period_start
+            )
             as double
         ) as numerator,
         cast(null as double) as denominator
-    from months
-    left join (
-        select period_start, sum(opened) as opened, sum(resolved) as resolved
-        from (
-            select cast(date_trunc('month', created_at) as date) as period_start,
-                1 as opened, 0 as resolved
-            from tickets_as_of
-            union all
-            select cast(date_trunc('month', resolved_at) as date), 0, 1
-            from tickets_as_of
-            where resolved_at is not null
-        )
-        group by period_start
-    ) as changes on months.period_start = changes.period_start
+    from periods
+    cross join (
+        select distinct dimension, dimension_value
+        from count_sums
+        where kpi_id = 'ticket_backlog' and dimension is not null
+    ) as slices
+    left join count_sums as changes
+        on changes.kpi_id = 'ticket_backlog'
+        and periods.grain = changes.grain
+        and periods.period_start = changes.period_start
+        and slices.dimension = changes.dimension
+        and slices.dimension_value = changes.dimension_value
 ),
 
-order_completion_time_days as (
+-- Per period and slice: accounts opened, churned, and churned in the period having been
+-- created before its start (`lost`, the ones the period's denominator holds).
+account_changes as materialized (
     select
-        'order_completion_time_days' as kpi_id,
-        cast(date_trunc('month', fulfilled_at) as date) as period_start,
-        cast(sum(epoch_us(fulfilled_at) - epoch_us(ordered_at)) as double) / 86400000000
-            as numerator,
-        cast(count(*) as double) as denominator
-    from orders_as_of
-    where fulfilled_at is not null and status <> 'cancelled'
-    group by 2
+        grain,
+        period_start,
+        case
+            when grouping(region) = 0 then 'region'
+            when grouping(segment) = 0 then 'segment'
+            else 'all'
+        end as dimension,
+        case
+            when grouping(region) = 0 then region
+            when grouping(segment) = 0 then segment
+            else 'all'
+        end as dimension_value,
+        sum(opened) as opened,
+        sum(churned) as churned,
+        sum(lost) as lost
+    from (
+        select
+            grains.grain,
+            cast(date_trunc(grains.grain, accounts_as_of.created_at) as date) as period_start,
+            accounts_as_of.region,
+            accounts_as_of.segment,
+            1 as opened,
+            0 as churned,
+            0 as lost
+        from accounts_as_of
+        cross join grains
+
+        union all
+
+        select
+            grains.grain,
+            cast(date_trunc(grains.grain, accounts_as_of.churned_at) as date),
+            accounts_as_of.region,
+            accounts_as_of.segment,
+            0,
+            1,
+            case
+                when date_trunc(grains.grain, accounts_as_of.created_at)
+                    < date_trunc(grains.grain, accounts_as_of.churned_at)
+                    then 1
+                else 0
+            end
+        from accounts_as_of
+        cross join grains
+        where accounts_as_of.churned_at is not null
+    )
+    group by grouping sets (
+        (grain, period_start), (grain, period_start, region), (grain, period_start, segment)
+    )
 ),
 
-defect_rate as (
+-- Of the accounts active at the period's start (opened less churned before it), those
+-- still not churned at its end.
+customer_retention_rate as (
     select
-        'defect_rate' as kpi_id,
-        cast(date_trunc('month', ended_at) as date) as period_start,
-        cast(sum(units_defective) as double) as numerator,
-        cast(sum(units_produced) as double) as denominator
-    from production_runs_as_of
-    group by 2
+        'customer_retention_rate' as kpi_id,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        cast(active - lost as double) as numerator,
+        cast(active as double) as denominator
+    from (
+        select
+            periods.grain,
+            periods.period_start,
+            slices.dimension,
+            slices.dimension_value,
+            coalesce(
+                sum(coalesce(changes.opened, 0) - coalesce(changes.churned, 0)) over (
+                    partition by periods.grain, slices.dimension, slices.dimension_value
+                    order by periods.period_start
+                    rows between unbounded preceding and 1 preceding
+                ),
+                0
+            ) as active,
+            coalesce(changes.lost, 0) as lost
+        from periods
+        cross join (select distinct dimension, dimension_value from account_changes) as slices
+        left join account_changes as changes
+            on periods.grain = changes.grain
+            and periods.period_start = changes.period_start
+            and slices.dimension = changes.dimension
+            and slices.dimension_value = changes.dimension_value
+    )
 ),
 
 -- Outages of catalog services, [started_at, resolved_at or the cut-off), merged per
@@ -980,67 +1249,74 @@ outage_islands as (
 
 downtime as (
     select
-        months.period_start,
+        periods.grain,
+        periods.period_start,
+        merged.service_id,
         sum(
-            epoch_us(least(merged.ended_at, months.end_at))
-            - epoch_us(greatest(merged.started_at, months.start_at))
+            epoch_us(least(merged.ended_at, periods.end_at))
+            - epoch_us(greatest(merged.started_at, periods.start_at))
         ) as downtime_us
     from (
         select service_id, min(started_at) as started_at, max(ended_at) as ended_at
         from outage_islands
         group by service_id, island
     ) as merged
-    inner join months
-        on merged.started_at < months.end_at and merged.ended_at > months.start_at
-    group by months.period_start
+    inner join periods
+        on merged.started_at < periods.end_at and merged.ended_at > periods.start_at
+    group by periods.grain, periods.period_start, merged.service_id
+),
+
+-- Seconds up per catalog service and period; the whole company sums the services.
+service_uptime as materialized (
+    select
+        periods.grain,
+        periods.period_start,
+        services.service_id,
+        periods.length_us,
+        periods.length_us - coalesce(downtime.downtime_us, 0) as up_us
+    from periods
+    cross join services
+    left join downtime
+        on periods.grain = downtime.grain
+        and periods.period_start = downtime.period_start
+        and services.service_id = downtime.service_id
 ),
 
 service_availability as (
     select
         'service_availability' as kpi_id,
-        months.period_start,
-        cast(
-            months.length_us * catalog.services - coalesce(downtime.downtime_us, 0) as double
-        ) / 1000000 as numerator,
-        cast(months.length_us * catalog.services as double) / 1000000 as denominator
-    from months
-    cross join (select count(*) as services from services) as catalog
-    left join downtime on months.period_start = downtime.period_start
-),
+        grain,
+        period_start,
+        'all' as dimension,
+        'all' as dimension_value,
+        cast(sum(up_us) as double) / 1000000 as numerator,
+        cast(sum(length_us) as double) / 1000000 as denominator
+    from service_uptime
+    group by grain, period_start
 
-attendance_rate as (
+    union all
+
     select
-        'attendance_rate' as kpi_id,
-        cast(date_trunc('month', work_date) as date) as period_start,
-        cast(count(check_in_at) as double) as numerator,
-        cast(count(*) as double) as denominator
-    from attendance_as_of
-    where scheduled_hours > 0
-    group by 2
+        'service_availability',
+        grain,
+        period_start,
+        'service',
+        service_id,
+        cast(up_us as double) / 1000000,
+        cast(length_us as double) / 1000000
+    from service_uptime
 ),
 
 results as (
-    select * from revenue
-    union all select * from average_order_value
-    union all select * from gross_margin_rate
-    union all select * from cost_per_lead
-    union all select * from customer_retention_rate
-    union all select * from csat_score
-    union all select * from on_time_delivery_rate
-    union all select * from first_response_time_hours
-    union all select * from sla_compliance_rate
-    union all select * from lead_conversion_rate
-    union all select * from win_rate
+    select * from flows
     union all select * from ticket_backlog
-    union all select * from order_completion_time_days
-    union all select * from defect_rate
+    union all select * from customer_retention_rate
     union all select * from service_availability
-    union all select * from attendance_rate
 ),
 
 -- Sums and counts have no denominator and read 0 over no records; a ratio over no
 -- records is 0 / 0 with no value.
-catalog as (
+kpi_catalog as (
     select *
     from (
         values
@@ -1053,21 +1329,40 @@ catalog as (
     ) as kpis (kpi_id, is_ratio)
 ),
 
+-- Every KPI's slices: the whole company, and each dimension value any record has.
+slices as (
+    select kpi_id, 'all' as dimension, 'all' as dimension_value from kpi_catalog
+    union all
+    select distinct kpi_id, dimension, dimension_value from results where dimension <> 'all'
+),
+
+-- A row for every slice in every period of every grain.
 filled as (
     select
-        catalog.kpi_id,
-        months.period_start,
+        slices.kpi_id,
+        periods.grain,
+        periods.period_start,
+        slices.dimension,
+        slices.dimension_value,
         coalesce(results.numerator, 0) as numerator,
-        case when catalog.is_ratio then coalesce(results.denominator, 0) end as denominator
-    from catalog
-    cross join months
+        case when kpi_catalog.is_ratio then coalesce(results.denominator, 0) end as denominator
+    from slices
+    inner join kpi_catalog on slices.kpi_id = kpi_catalog.kpi_id
+    cross join periods
     left join results
-        on catalog.kpi_id = results.kpi_id and months.period_start = results.period_start
+        on slices.kpi_id = results.kpi_id
+        and periods.grain = results.grain
+        and periods.period_start = results.period_start
+        and slices.dimension = results.dimension
+        and slices.dimension_value = results.dimension_value
 )
 
 select
     kpi_id,
+    grain,
     period_start,
+    dimension,
+    dimension_value,
     numerator,
     denominator,
     case
@@ -1076,4 +1371,4 @@ select
         else numerator / denominator
     end as value
 from filled
-order by kpi_id, period_start;
+order by kpi_id, grain, period_start, dimension, dimension_value;

@@ -9,8 +9,9 @@ interpreter start-up, imports, loading the Dagster definitions and dbt's parse c
    its wall time into stages (see ``STAGE_OF_STEP``);
 3. ``scorecard`` is ``kpi-warehouse report`` for the latest complete month; ``render`` is
    the time inside it that the archive manifest records for the PDF itself;
-4. ``floor`` is ``floor.sql``: the 16 KPIs at month grain for the ``all`` slice, in one
-   DuckDB query over the landing files, compared number by number with the pipeline.
+4. ``floor`` is ``floor.sql``: the 16 KPIs at every grain and slice that
+   ``kpi.kpi_values`` has, in one DuckDB query over the landing files, compared row by row
+   (numerator, denominator and value) with the pipeline's kpi_values.
 
 A background thread samples the summed RSS of each phase's process tree (dbt runs in a
 subprocess of the pipeline). Timings on a shared machine are noisy, so the ratios to the
@@ -96,6 +97,7 @@ FLOOR_ENTITIES = (
     "ops/services",
     "ops/incidents",
     "ops/attendance",
+    "ops/employees",
 )
 
 
@@ -286,25 +288,44 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=AGREEMENT_TOLERANCE, abs_tol=1e-9)
 
 
+GRAINS = ("day", "week", "month", "quarter", "year")
+FLOOR_KEY = ("kpi_id", "grain", "period_start", "dimension", "dimension_value")
+
+
 def compare_with_pipeline(floor_rows: list[list], published: Path) -> dict:
-    """How many KPI-months the floor and the published kpi_values agree on."""
+    """How many rows of the published kpi_values the floor agrees on: every KPI, grain,
+    period and slice; a row only one side has is a difference."""
     import duckdb
 
     con = duckdb.connect(str(published), read_only=True)
     try:
         reference = {
-            (kpi_id, period_start.isoformat()): (numerator, denominator, value)
-            for kpi_id, period_start, numerator, denominator, value in con.execute(
+            (kpi_id, grain, period_start.isoformat(), dimension, dimension_value): (
+                numerator,
+                denominator,
+                value,
+            )
+            for (
+                kpi_id,
+                grain,
+                period_start,
+                dimension,
+                dimension_value,
+                numerator,
+                denominator,
+                value,
+            ) in con.execute(
                 """
-                select kpi_id, period_start, numerator, denominator, value
+                select
+                    kpi_id, grain, period_start, dimension, dimension_value,
+                    numerator, denominator, value
                 from kpi.kpi_values
-                where grain = 'month' and dimension = 'all'
                 """
             ).fetchall()
         }
     finally:
         con.close()
-    floor = {(r[0], r[1]): tuple(r[2:]) for r in floor_rows}
+    floor = {tuple(r[:5]): tuple(r[5:]) for r in floor_rows}
     differences = []
     agree = 0
     for key in sorted(floor.keys() | reference.keys()):
@@ -314,8 +335,7 @@ def compare_with_pipeline(floor_rows: list[list], published: Path) -> dict:
             continue
         differences.append(
             {
-                "kpi_id": key[0],
-                "period_start": key[1],
+                **dict(zip(FLOOR_KEY, key, strict=True)),
                 "floor": list(mine) if mine else None,
                 "pipeline": list(theirs) if theirs else None,
             }
@@ -323,6 +343,8 @@ def compare_with_pipeline(floor_rows: list[list], published: Path) -> dict:
     return {
         "agree": agree,
         "compared": len(floor.keys() | reference.keys()),
+        "floor_rows": len(floor),
+        "pipeline_rows": len(reference),
         "tolerance": AGREEMENT_TOLERANCE,
         "compared_columns": ["numerator", "denominator", "value"],
         "differences": differences[:50],
@@ -566,7 +588,12 @@ def run_benchmark(
         "floor": {
             "rows": len(rows),
             "kpis": len({r[0] for r in rows}),
-            "months": len({r[1] for r in rows}),
+            "periods": {
+                grain: len({r[2] for r in rows if r[1] == grain})
+                for grain in GRAINS
+                if any(r[1] == grain for r in rows)
+            },
+            "slices": len({(r[0], r[3], r[4]) for r in rows}),
             "query_seconds": round(floor_result["query_seconds"], 3),
             "agreement": agreement,
         },
@@ -650,10 +677,13 @@ def markdown(result: dict) -> str:
         "- peak memory (process tree): end to end "
         f"{_fmt(result['stages']['end_to_end']['peak_rss_mib'], 0)} MiB, any phase with the "
         f"floor {_fmt(result['peak_rss_mib'], 0)} MiB",
-        f"- floor: {floor['rows']} rows ({floor['kpis']} KPIs × {floor['months']} months), "
-        f"query {floor['query_seconds']:.2f} s inside its process",
-        f"- floor agreement: {agreement['agree']} of {agreement['compared']} KPI-months "
-        f"(numerator, denominator and value within a relative {agreement['tolerance']:g})",
+        f"- floor: {floor['rows']:,} rows ({floor['kpis']} KPIs, {floor['slices']} KPI slices "
+        "× periods: "
+        + ", ".join(f"{n} {grain}s" for grain, n in floor["periods"].items())
+        + f"), query {floor['query_seconds']:.2f} s inside its process",
+        f"- floor agreement: {agreement['agree']:,} of {agreement['compared']:,} rows of "
+        f"kpi_values (every KPI, grain, period and slice; numerator, denominator and value "
+        f"within a relative {agreement['tolerance']:g})",
         "- dbt manifest re-parsed at start-up: "
         + ("yes" if result["dbt_manifest_reparsed"] else "no"),
         "",

@@ -99,8 +99,8 @@ def run_floor(landing_dir: Path, rows_out: Path) -> int:
             {
                 "query_seconds": seconds,
                 "rows": [
-                    [kpi_id, period_start.isoformat(), numerator, denominator, value]
-                    for kpi_id, period_start, numerator, denominator, value in rows
+                    [kpi_id, grain, period_start.isoformat(), dimension, dimension_value, *numbers]
+                    for kpi_id, grain, period_start, dimension, dimension_value, *numbers in rows
                 ],
             }
         )
