@@ -15,6 +15,7 @@ from pathlib import Path
 from reports import outlook
 from reports.commentary import Commentary
 
+# How the scorecard titles each perspective; their order is the registry's (reports.registry).
 PERSPECTIVES = {
     "financial": ("Financial", "How do we look to our shareholders?"),
     "customer": ("Customer", "How do customers see us?"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from reports import charts, outlook
+from reports import charts, outlook, registry
 from reports.archive import archive_dir, archive_scorecard, last_generated_at
 from reports.commentary import load_commentary
 from reports.formatting import (
@@ -50,26 +50,6 @@ from reports.model import (
 )
 from reports.render import html_to_pdf
 from reports.render import render_html as _render_html
-
-# The catalog's order: the order people are used to reading the KPIs in.
-CATALOG_ORDER = [
-    "revenue",
-    "average_order_value",
-    "gross_margin_rate",
-    "cost_per_lead",
-    "customer_retention_rate",
-    "csat_score",
-    "on_time_delivery_rate",
-    "first_response_time_hours",
-    "sla_compliance_rate",
-    "lead_conversion_rate",
-    "win_rate",
-    "ticket_backlog",
-    "order_completion_time_days",
-    "defect_rate",
-    "service_availability",
-    "attendance_rate",
-]
 
 SLICE_SEVERITY = {"red": 0, "amber": 1, "green": 2, "no_target": 3, "no_data": 4}
 # Names and slice labels are data: bounded so one long entry cannot break a page grid.
@@ -146,8 +126,16 @@ def latest_complete_month(published_path: Path) -> str:
     return row[0].strftime("%Y-%m")
 
 
-def _sort_key(kpi_id: str) -> tuple[int, str]:
-    return (CATALOG_ORDER.index(kpi_id) if kpi_id in CATALOG_ORDER else len(CATALOG_ORDER), kpi_id)
+def _in_catalog_order(rows: list[dict]) -> list[dict]:
+    """The rows in the registry's order; a KPI the registry does not list comes last, by id."""
+    try:
+        order = registry.catalog_order()
+    except OSError as exc:
+        raise ScorecardError(
+            f"The KPI registry {registry.REGISTRY_FILE} cannot be read: {exc.strerror or exc}."
+        ) from exc
+    rank = {kpi_id: index for index, kpi_id in enumerate(order)}
+    return sorted(rows, key=lambda r: (rank.get(r["kpi_id"], len(rank)), r["kpi_id"]))
 
 
 def _quality(con, month: date) -> tuple[bool, dict[str, tuple[str, str]]]:
@@ -179,8 +167,9 @@ def _status_change(before: Status, after: Status) -> str:
 
 
 def _movers(kpis: list[KpiView]) -> tuple[list[Mover], list[Mover]]:
+    """The largest moves against and with the KPI's direction; ties keep the given order."""
     worse, better = [], []
-    for kpi in kpis:
+    for place, kpi in enumerate(kpis):
         if kpi.value is None or kpi.previous_value is None:
             continue
         delta = kpi.value - kpi.previous_value
@@ -199,9 +188,9 @@ def _movers(kpis: list[KpiView]) -> tuple[list[Mover], list[Mover]]:
             score=harm / scale,
         )
         if harm > 0:
-            worse.append((-step, -mover.score, _sort_key(kpi.kpi_id), mover))
+            worse.append((-step, -mover.score, place, mover))
         else:
-            better.append((step, mover.score, _sort_key(kpi.kpi_id), mover))
+            better.append((step, mover.score, place, mover))
     worse.sort(key=lambda t: t[:3])
     better.sort(key=lambda t: t[:3])
     return [t[-1] for t in worse[:5]], [t[-1] for t in better[:3]]
@@ -350,7 +339,7 @@ def load_scorecard(
 
     window_end = add_months(start, 1)
     kpis: list[KpiView] = []
-    for row in sorted(this_month, key=lambda r: _sort_key(r["kpi_id"])):
+    for row in _in_catalog_order(this_month):
         kpi_id = row["kpi_id"]
         d = current.get(kpi_id, {})
         if owner is not None and (d.get("owner") or "").strip().casefold() != owner.casefold():
@@ -519,14 +508,13 @@ def load_scorecard(
             owner=owner,
         )
 
+    # The registry lists the KPIs perspective by perspective: a section comes where its
+    # first KPI does.
     perspectives = []
-    for key in list(PERSPECTIVES) + sorted({k.perspective for k in kpis} - set(PERSPECTIVES)):
+    for key in dict.fromkeys(k.perspective for k in kpis):
         members = [k for k in kpis if k.perspective == key]
-        if members:
-            title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
-            perspectives.append(
-                PerspectiveView(key, title, question, members, score=scores.get(key))
-            )
+        title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
+        perspectives.append(PerspectiveView(key, title, question, members, score=scores.get(key)))
     worse, better = _movers(kpis)
     shown = {k.kpi_id: k for k in kpis}
     since = restated_since.astimezone(timezone.utc).replace(tzinfo=None) if restated_since else None
@@ -564,7 +552,8 @@ def load_scorecard(
         improvements=better,
         red_streaks=sorted(
             (k for k in kpis if k.red_streak >= 2),
-            key=lambda k: (-k.red_streak, _sort_key(k.kpi_id)),
+            # A stable sort: equal streaks keep the catalog's order.
+            key=lambda k: -k.red_streak,
         ),
         quality_available=quality_available,
         commentary=commentary,
