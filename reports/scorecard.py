@@ -48,6 +48,7 @@ from reports.model import (
     TrendPoint,
     add_months,
 )
+from reports.published import latest_complete_month_start
 from reports.render import html_to_pdf
 from reports.render import render_html as _render_html
 
@@ -115,15 +116,12 @@ def latest_complete_month(published_path: Path) -> str:
     """The last month whose KPIs are complete in the published copy (YYYY-MM)."""
     con = _connect(published_path)
     try:
-        row = con.execute(
-            "select max(period_start) from kpi.kpi_values "
-            "where grain = 'month' and dimension = 'all' and is_complete"
-        ).fetchone()
+        start = latest_complete_month_start(con)
     finally:
         con.close()
-    if row is None or row[0] is None:
+    if start is None:
         raise ScorecardError(f"The published KPI copy {published_path} has no complete month yet.")
-    return row[0].strftime("%Y-%m")
+    return start.strftime("%Y-%m")
 
 
 def _in_catalog_order(rows: list[dict]) -> list[dict]:
