@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reports.scorecard import RenderResult, Scorecard
+    from reports.model import RenderResult, Scorecard
 
 # The project's var/ folder, as the command line and Dagster default to; KPI_REPORTS_DIR
 # or an explicit folder replaces it.

@@ -23,7 +23,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator  # noqa: 
 from PIL import Image  # noqa: E402
 
 if TYPE_CHECKING:
-    from reports.scorecard import KpiView, Scorecard
+    from reports.model import KpiView, Scorecard
 
 ASSET_SCHEME = "scorecard-asset"
 

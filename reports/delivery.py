@@ -18,7 +18,7 @@ from reports.mail import MailError, SmtpSettings, send
 from reports.owners import OwnerDirectory, load_owners
 
 if TYPE_CHECKING:
-    from reports.scorecard import Scorecard
+    from reports.model import Scorecard
 
 # The name callers have always caught; the same class as ``MailError``.
 DeliveryError = MailError

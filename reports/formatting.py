@@ -1,5 +1,8 @@
-"""How the scorecard prints numbers: one function per kind of number, used by the
-templates, the email summary and the tests that read the PDF back.
+"""How numbers are printed: one function per kind of number and place. The scorecard's
+(``format_value`` and the others with a number of decimals) are used by the templates,
+the email summary and the tests that read the PDF back; the alerts, reminders and
+operations tables print ``format_plain``, the definitions' docs ``format_exact``, the
+Dagster previews ``format_compact``.
 
 A KPI is printed with just enough digits to tell its amber band apart from its target:
 an availability target of 99.7% with a 0.2% band needs two decimals, a win rate of 30%
@@ -11,6 +14,9 @@ from __future__ import annotations
 import math
 
 MINUS = "\u2212"  # a typographic minus: the same width as "+", never read as a hyphen
+
+# Scores (0-100) print with one decimal: the change shown is what the two scores give.
+SCORE_DECIMALS = 1
 
 UNIT_SUFFIX = {"hours": " h", "days": " days", "score": "", "count": "", "ratio": "%", "usd": ""}
 
@@ -57,6 +63,74 @@ def format_value(value: float | None, unit: str, decimals: int) -> str:
     if unit == "usd":
         return f"{sign}${body}"
     return f"{sign}{body}{UNIT_SUFFIX.get(unit, '')}"
+
+
+def format_brief(value: float | None, unit: str, decimals: int) -> str:
+    """A value where space is short: dollars of a million or more in millions ($48.21M),
+    anything else as ``format_value`` prints it."""
+    if value is not None and unit == "usd" and abs(value) >= 1_000_000:
+        sign = MINUS if value < 0 else ""
+        return f"{sign}${abs(value) / 1_000_000:,.2f}M"
+    return format_value(value, unit, decimals)
+
+
+def format_plain(value: float | None, unit: str | None) -> str:
+    """A value in a line of plain text (alerts, reminders, the operations tables), with
+    fixed digits per unit: 95.4% · $3,350,530.40 · 22 · 5.50 hours · 4.09; n/a if none."""
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit == "usd":
+        return f"${value:,.2f}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit in ("hours", "days"):
+        return f"{value:,.2f} {unit}"
+    return f"{value:,.2f}"
+
+
+def exact_number(value: float) -> str:
+    """A number with every digit it was written with (up to six decimals): 0.925, 1,000."""
+    text = f"{value:,.6f}".rstrip("0").rstrip(".")
+    return text.replace("-", MINUS)
+
+
+def format_exact(value: float | None, unit: str) -> str:
+    """A registry number as written, in words for the docs: 92.5% · 1,000 USD · 48 hours."""
+    if value is None:
+        return "none"
+    if unit == "ratio":
+        return f"{exact_number(value * 100)}%"
+    if unit == "usd":
+        return f"{exact_number(value)} USD"
+    if unit in ("hours", "days"):
+        return f"{exact_number(value)} {unit}"
+    return exact_number(value)
+
+
+def format_compact(value: float | None) -> str:
+    """Four significant digits without a unit, for a quick look (Dagster metadata)."""
+    return "" if value is None else f"{value:,.4g}"
+
+
+def format_score(score: float | None) -> str:
+    return "—" if score is None else f"{score:.{SCORE_DECIMALS}f}"
+
+
+def format_score_change(score: float | None, previous: float | None) -> str:
+    """The change in points, as printed: what the reader can recompute from two scores."""
+    if score is None or previous is None:
+        return "n/a"
+    delta = round(score, SCORE_DECIMALS) - round(previous, SCORE_DECIMALS)
+    if round(delta, SCORE_DECIMALS) == 0:
+        return f"{0:.{SCORE_DECIMALS}f}"
+    sign = "+" if delta > 0 else MINUS
+    return f"{sign}{abs(delta):.{SCORE_DECIMALS}f}"
+
+
+def format_probability(probability: float | None) -> str:
+    return "—" if probability is None else f"{probability * 100:.0f}%"
 
 
 def format_difference(delta: float | None, unit: str, decimals: int) -> str:

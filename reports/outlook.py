@@ -13,7 +13,15 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
-from reports.formatting import MINUS, format_value, slice_label
+from reports.formatting import (
+    MINUS,
+    format_brief,
+    format_probability,
+    format_score,
+    format_score_change,
+    format_value,
+    slice_label,
+)
 
 # A milestone's status as the page prints it: a word and a symbol, the colour only adds
 # to them (the chip classes of the KPI statuses, by severity).
@@ -23,7 +31,6 @@ MILESTONE_STATUS = {
     "due_soon": ("amber", "Due soon", "\u25c6"),
     "upcoming": ("no_data", "Upcoming", "\u25cb"),
 }
-SCORE_DECIMALS = 1
 MAX_TITLE_CHARS = 90
 
 
@@ -37,34 +44,6 @@ def _num(value) -> float | None:
 def _clip(text: str | None, limit: int) -> str:
     text = "" if text is None else " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def format_brief(value: float | None, unit: str, decimals: int) -> str:
-    """A value where space is short: dollars of a million or more in millions ($48.21M),
-    anything else as ``format_value`` prints it."""
-    if value is not None and unit == "usd" and abs(value) >= 1_000_000:
-        sign = MINUS if value < 0 else ""
-        return f"{sign}${abs(value) / 1_000_000:,.2f}M"
-    return format_value(value, unit, decimals)
-
-
-def format_score(score: float | None) -> str:
-    return "—" if score is None else f"{score:.{SCORE_DECIMALS}f}"
-
-
-def format_score_change(score: float | None, previous: float | None) -> str:
-    """The change in points, as printed: what the reader can recompute from two scores."""
-    if score is None or previous is None:
-        return "n/a"
-    delta = round(score, SCORE_DECIMALS) - round(previous, SCORE_DECIMALS)
-    if round(delta, SCORE_DECIMALS) == 0:
-        return f"{0:.{SCORE_DECIMALS}f}"
-    sign = "+" if delta > 0 else MINUS
-    return f"{sign}{abs(delta):.{SCORE_DECIMALS}f}"
-
-
-def format_probability(probability: float | None) -> str:
-    return "—" if probability is None else f"{probability * 100:.0f}%"
 
 
 @dataclass(frozen=True)

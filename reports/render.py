@@ -20,7 +20,7 @@ import jinja2
 from reports.formatting import MINUS
 
 if TYPE_CHECKING:
-    from reports.scorecard import Scorecard
+    from reports.model import Scorecard
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"

@@ -10,18 +10,17 @@ that serves only the bundled assets and the charts made for this render.
 from __future__ import annotations
 
 import calendar
-import hashlib
-import json
 import math
 import time
-from dataclasses import dataclass, field
+import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 
-from reports import charts, outlook
-from reports.commentary import Commentary, load_commentary
+from reports import charts, outlook, registry
+from reports.archive import archive_dir, archive_scorecard, last_generated_at
+from reports.commentary import load_commentary
 from reports.formatting import (
     MINUS,
     change_value,
@@ -31,60 +30,28 @@ from reports.formatting import (
     format_value,
     slice_label,
 )
+from reports.model import (
+    PERSPECTIVES,
+    QUALITY_RANK,
+    STATUS_RANK,
+    TREND_MONTHS,
+    DefinitionNote,
+    KpiView,
+    Mover,
+    PerspectiveView,
+    RenderResult,
+    Restatement,
+    Scorecard,
+    SliceGroup,
+    SliceRow,
+    Status,
+    TrendPoint,
+    add_months,
+)
+from reports.published import latest_complete_month_start
+from reports.render import html_to_pdf
+from reports.render import render_html as _render_html
 
-PERSPECTIVES = {
-    "financial": ("Financial", "How do we look to our shareholders?"),
-    "customer": ("Customer", "How do customers see us?"),
-    "internal_process": ("Internal process", "What must we excel at?"),
-    "learning_growth": ("Learning and growth", "Can we keep improving and creating value?"),
-}
-
-# The catalog's order: the order people are used to reading the KPIs in.
-CATALOG_ORDER = [
-    "revenue",
-    "average_order_value",
-    "gross_margin_rate",
-    "cost_per_lead",
-    "customer_retention_rate",
-    "csat_score",
-    "on_time_delivery_rate",
-    "first_response_time_hours",
-    "sla_compliance_rate",
-    "lead_conversion_rate",
-    "win_rate",
-    "ticket_backlog",
-    "order_completion_time_days",
-    "defect_rate",
-    "service_availability",
-    "attendance_rate",
-]
-
-STATUS_LABELS = {
-    "green": ("On track", "\u2714"),
-    "amber": ("At risk", "\u25c6"),
-    "red": ("Off track", "\u2716"),
-    "no_target": ("No target", "\u2013"),
-    "no_data": ("No data", "\u2013"),
-}
-STATUS_RANK = {"green": 0, "amber": 1, "red": 2}
-
-QUALITY_LABELS = {
-    "passed": "Passed",
-    "warned": "Warned",
-    "failed": "Failed",
-    "not_assessed": "Not assessed",
-}
-QUALITY_RANK = {"passed": 0, "not_assessed": 0, "warned": 1, "failed": 2}
-
-TREND_MONTHS = 13
-# A card shows the worst slices first and counts the rest by status, so nothing is
-# silently dropped. Every card has the same size, so charts compare across pages; a
-# perspective of this many KPIs or fewer lets the next section start on its page.
-SLICES_PER_CARD = 4
-COMPACT_PERSPECTIVE_KPIS = 3
-# About what two lines of the summary's commentary column hold; a longer comment shows
-# its first line and where the full text is (the KPI's appendix entry).
-SUMMARY_COMMENT_CHARS = 60
 SLICE_SEVERITY = {"red": 0, "amber": 1, "green": 2, "no_target": 3, "no_data": 4}
 # Names and slice labels are data: bounded so one long entry cannot break a page grid.
 MAX_NAME_CHARS = 70
@@ -112,307 +79,6 @@ def _month_start(month: str) -> date:
         return date.fromisoformat(f"{month}-01")
     except ValueError:
         raise ScorecardError(f"'{month}' is not a month of the form YYYY-MM.") from None
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-@dataclass(frozen=True)
-class Status:
-    code: str
-    label: str
-    symbol: str
-
-    @classmethod
-    def of(cls, code: str | None) -> Status:
-        code = code if code in STATUS_LABELS else "no_data"
-        label, symbol = STATUS_LABELS[code]
-        return cls(code, label, symbol)
-
-
-@dataclass
-class TrendPoint:
-    month: date
-    value: float | None
-    target: float | None
-    status: Status
-
-
-@dataclass
-class SliceRow:
-    dimension: str
-    label: str
-    value_text: str
-    target_text: str
-    status: Status
-
-
-@dataclass
-class SliceGroup:
-    """A dimension's slices, worst first; a page shows the first few and counts the rest."""
-
-    dimension: str
-    rows: list[SliceRow]
-
-    def head(self, limit: int) -> list[SliceRow]:
-        return self.rows[:limit]
-
-    def rest_text(self, limit: int) -> str:
-        rest = [r.status.code for r in self.rows[limit:]]
-        if not rest:
-            return ""
-        counts = [
-            f"{rest.count(code)} {STATUS_LABELS[code][0].lower()}"
-            for code in STATUS_LABELS
-            if code in rest
-        ]
-        return f"and {len(rest)} more: {', '.join(counts)}"
-
-
-@dataclass
-class DefinitionNote:
-    version: int
-    effective_from: date
-    formula: str
-    in_window: bool
-
-
-@dataclass
-class KpiView:
-    kpi_id: str
-    name: str
-    full_name: str
-    owner: str
-    perspective: str
-    unit: str
-    direction: str
-    description: str
-    question: str
-    formula: str
-    default_target_text: str
-    amber_tolerance: float | None
-    target_reason: str
-    target_source: str
-    review_cadence: str
-    current_version: int
-    effective_from: date | None
-    version_used: int | None
-    decimals: int
-    value: float | None
-    target: float | None
-    variance: float | None
-    previous_value: float | None
-    last_year_value: float | None
-    status: Status
-    previous_status: Status
-    value_text: str
-    target_text: str
-    variance_text: str
-    change_prev_text: str
-    change_year_text: str
-    change_prev_class: str
-    change_year_class: str
-    trend: list[TrendPoint]
-    slices: list[SliceGroup]
-    quality_state: str
-    quality_details: str
-    comment: str | None
-    red_streak: int
-    definition_notes: list[DefinitionNote] = field(default_factory=list)
-    # The previous month / the same month last year was restated after it was reported:
-    # the comparison is against today's figure, not the one in that month's scorecard.
-    previous_restated: bool = False
-    last_year_restated: bool = False
-    sparkline: str = ""
-    trend_chart: str = ""
-    # None where the published copy has no such table or no row for this KPI.
-    ytd: outlook.YearToDate | None = None
-    projection: outlook.Projection | None = None
-
-    @property
-    def slice_limit(self) -> int:
-        return SLICES_PER_CARD
-
-    @property
-    def quality_label(self) -> str:
-        return QUALITY_LABELS.get(self.quality_state, self.quality_state)
-
-    @property
-    def provisional(self) -> bool:
-        return self.quality_state in ("warned", "failed")
-
-    @property
-    def commentary_missing(self) -> bool:
-        return self.status.code == "red" and not self.comment
-
-    @property
-    def direction_text(self) -> str:
-        return "higher is better" if self.direction == "higher_is_better" else "lower is better"
-
-
-@dataclass
-class Restatement:
-    """A company-wide month whose published figure changed after it was reported."""
-
-    kpi_id: str
-    kpi_name: str
-    period: date
-    reported_text: str
-    current_text: str
-    reported_status: Status
-    current_status: Status
-    reason: str
-    detail: str
-    restated_at: datetime
-
-
-@dataclass
-class Mover:
-    kpi: KpiView
-    before_text: str
-    after_text: str
-    change_text: str
-    status_change: str
-    score: float
-
-
-@dataclass
-class PerspectiveView:
-    key: str
-    title: str
-    question: str
-    kpis: list[KpiView]
-    score: outlook.ScoreView | None = None
-
-
-@dataclass
-class Scorecard:
-    month: date
-    month_label: str
-    as_of: date
-    is_complete: bool
-    generated_at: datetime
-    owner: str | None
-    source: Path
-    kpis: list[KpiView]
-    perspectives: list[PerspectiveView]
-    deteriorations: list[Mover]
-    improvements: list[Mover]
-    red_streaks: list[KpiView]
-    quality_available: bool
-    commentary: Commentary
-    run_id: str = ""
-    assets: dict[str, tuple[bytes, str]] = field(default_factory=dict, repr=False)
-    # Restated months (company-wide, month grain) since the last scorecard; all of them
-    # when no earlier scorecard is known (restated_since None).
-    restatements: list[Restatement] = field(default_factory=list)
-    restated_since: datetime | None = None
-    # The year beside the month; None where the published copy predates its table.
-    year_to_date_available: bool = False
-    projections_available: bool = False
-    company_score: outlook.ScoreView | None = None
-    goals: outlook.Goals | None = None
-
-    trend_months = TREND_MONTHS
-    summary_comment_chars = SUMMARY_COMMENT_CHARS
-    # A first definition version dated on or before this governs every period.
-    beginning = date(2000, 1, 1)
-    compact_perspective_kpis = COMPACT_PERSPECTIVE_KPIS
-
-    @property
-    def month_key(self) -> str:
-        return self.month.strftime("%Y-%m")
-
-    @property
-    def month_end(self) -> date:
-        return _add_months(self.month, 1) - timedelta(days=1)
-
-    @property
-    def previous_month(self) -> date:
-        return _add_months(self.month, -1)
-
-    @property
-    def last_year_month(self) -> date:
-        return _add_months(self.month, -12)
-
-    @staticmethod
-    def status_of(code: str) -> Status:
-        return Status.of(code)
-
-    @staticmethod
-    def milestone_mark(code: str) -> outlook.Mark:
-        return outlook.Mark(*outlook.MILESTONE_STATUS[code])
-
-    @staticmethod
-    def status_label(code: str) -> str:
-        return Status.of(code).label
-
-    @staticmethod
-    def perspective_title(key: str) -> str:
-        return PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))[0]
-
-    @property
-    def status_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATUS_LABELS, 0)
-        for kpi in self.kpis:
-            counts[kpi.status.code] += 1
-        return counts
-
-    @property
-    def quality_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(QUALITY_LABELS, 0)
-        for kpi in self.kpis:
-            counts[kpi.quality_state] = counts.get(kpi.quality_state, 0) + 1
-        return counts
-
-    @property
-    def missing_commentary(self) -> list[KpiView]:
-        return [k for k in self.kpis if k.commentary_missing]
-
-    @property
-    def provisional_kpis(self) -> list[KpiView]:
-        return [k for k in self.kpis if k.provisional]
-
-    @property
-    def definition_versions(self) -> dict[str, int | None]:
-        return {k.kpi_id: k.version_used for k in self.kpis}
-
-    @property
-    def days_after_month(self) -> int:
-        return (self.as_of - _add_months(self.month, 1)).days + 1
-
-    def numbers_fingerprint(self) -> str:
-        """SHA-256 of every number the report prints, in a canonical form."""
-        payload = [
-            {
-                "kpi": k.kpi_id,
-                "value": k.value,
-                "target": k.target,
-                "variance": k.variance,
-                "status": k.status.code,
-                "previous": k.previous_value,
-                "last_year": k.last_year_value,
-                "version": k.version_used,
-                "quality": k.quality_state,
-                "trend": [(p.month.isoformat(), p.value, p.target, p.status.code) for p in k.trend],
-                "slices": [
-                    (
-                        g.dimension,
-                        [(r.label, r.value_text, r.target_text, r.status.code) for r in g.rows],
-                    )
-                    for g in k.slices
-                ],
-            }
-            for k in self.kpis
-        ]
-        blob = json.dumps(
-            {"month": self.month_key, "as_of": self.as_of.isoformat(), "kpis": payload},
-            sort_keys=True,
-            default=repr,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 # --- loading --------------------------------------------------------------------------
@@ -450,19 +116,24 @@ def latest_complete_month(published_path: Path) -> str:
     """The last month whose KPIs are complete in the published copy (YYYY-MM)."""
     con = _connect(published_path)
     try:
-        row = con.execute(
-            "select max(period_start) from kpi.kpi_values "
-            "where grain = 'month' and dimension = 'all' and is_complete"
-        ).fetchone()
+        start = latest_complete_month_start(con)
     finally:
         con.close()
-    if row is None or row[0] is None:
+    if start is None:
         raise ScorecardError(f"The published KPI copy {published_path} has no complete month yet.")
-    return row[0].strftime("%Y-%m")
+    return start.strftime("%Y-%m")
 
 
-def _sort_key(kpi_id: str) -> tuple[int, str]:
-    return (CATALOG_ORDER.index(kpi_id) if kpi_id in CATALOG_ORDER else len(CATALOG_ORDER), kpi_id)
+def _in_catalog_order(rows: list[dict]) -> list[dict]:
+    """The rows in the registry's order; a KPI the registry does not list comes last, by id."""
+    try:
+        order = registry.catalog_order()
+    except OSError as exc:
+        raise ScorecardError(
+            f"The KPI registry {registry.REGISTRY_FILE} cannot be read: {exc.strerror or exc}."
+        ) from exc
+    rank = {kpi_id: index for index, kpi_id in enumerate(order)}
+    return sorted(rows, key=lambda r: (rank.get(r["kpi_id"], len(rank)), r["kpi_id"]))
 
 
 def _quality(con, month: date) -> tuple[bool, dict[str, tuple[str, str]]]:
@@ -494,8 +165,9 @@ def _status_change(before: Status, after: Status) -> str:
 
 
 def _movers(kpis: list[KpiView]) -> tuple[list[Mover], list[Mover]]:
+    """The largest moves against and with the KPI's direction; ties keep the given order."""
     worse, better = [], []
-    for kpi in kpis:
+    for place, kpi in enumerate(kpis):
         if kpi.value is None or kpi.previous_value is None:
             continue
         delta = kpi.value - kpi.previous_value
@@ -514,9 +186,9 @@ def _movers(kpis: list[KpiView]) -> tuple[list[Mover], list[Mover]]:
             score=harm / scale,
         )
         if harm > 0:
-            worse.append((-step, -mover.score, _sort_key(kpi.kpi_id), mover))
+            worse.append((-step, -mover.score, place, mover))
         else:
-            better.append((step, mover.score, _sort_key(kpi.kpi_id), mover))
+            better.append((step, mover.score, place, mover))
     worse.sort(key=lambda t: t[:3])
     better.sort(key=lambda t: t[:3])
     return [t[-1] for t in worse[:5]], [t[-1] for t in better[:3]]
@@ -576,7 +248,7 @@ def load_scorecard(
     generation time); None lists every restatement of the months up to this one.
     """
     start = _month_start(month)
-    window_start = _add_months(start, -(TREND_MONTHS - 1))
+    window_start = add_months(start, -(TREND_MONTHS - 1))
     con = _connect(Path(published_path))
     try:
         if not _table_exists(con, "kpi", "kpi_values") or not _table_exists(
@@ -641,7 +313,7 @@ def load_scorecard(
         raise ScorecardError(
             f"The published copy {published_path} has no KPI values for {month}{covered}."
         )
-    as_of = as_of_row[0] if as_of_row and as_of_row[0] else _add_months(start, 1)
+    as_of = as_of_row[0] if as_of_row and as_of_row[0] else add_months(start, 1)
 
     current = {}
     versions: dict[str, list[dict]] = {}
@@ -663,9 +335,9 @@ def load_scorecard(
         slices_by_kpi.setdefault(r["kpi_id"], []).append(r)
     restated_months = {(r["kpi_id"], r["period_start"]) for r in restated}
 
-    window_end = _add_months(start, 1)
+    window_end = add_months(start, 1)
     kpis: list[KpiView] = []
-    for row in sorted(this_month, key=lambda r: _sort_key(r["kpi_id"])):
+    for row in _in_catalog_order(this_month):
         kpi_id = row["kpi_id"]
         d = current.get(kpi_id, {})
         if owner is not None and (d.get("owner") or "").strip().casefold() != owner.casefold():
@@ -681,18 +353,18 @@ def load_scorecard(
                 target=_num(months[m]["target"]) if m in months else None,
                 status=Status.of(months[m]["status"] if m in months else "no_data"),
             )
-            for m in (_add_months(window_start, i) for i in range(TREND_MONTHS))
+            for m in (add_months(window_start, i) for i in range(TREND_MONTHS))
         ]
         value, target = _num(row["value"]), _num(row["target"])
         previous = _num(row["previous_value"])
-        last_year_row = months.get(_add_months(start, -12))
+        last_year_row = months.get(add_months(start, -12))
         last_year = _num(last_year_row["value"]) if last_year_row else None
-        previous_row = months.get(_add_months(start, -1))
+        previous_row = months.get(add_months(start, -1))
         streak = 0
         cursor = start
         while cursor in months and months[cursor]["status"] == "red":
             streak += 1
-            cursor = _add_months(cursor, -1)
+            cursor = add_months(cursor, -1)
 
         groups = []
         dims = [x.strip() for x in (d.get("dimensions") or "").split(",") if x.strip()]
@@ -790,8 +462,8 @@ def load_scorecard(
                 comment=commentary.comments.get(kpi_id),
                 red_streak=streak,
                 definition_notes=notes,
-                previous_restated=(kpi_id, _add_months(start, -1)) in restated_months,
-                last_year_restated=(kpi_id, _add_months(start, -12)) in restated_months,
+                previous_restated=(kpi_id, add_months(start, -1)) in restated_months,
+                last_year_restated=(kpi_id, add_months(start, -12)) in restated_months,
             )
         )
     if owner is not None and kpis:
@@ -811,7 +483,7 @@ def load_scorecard(
     for kpi in kpis:
         kpi.ytd = ytd.get(kpi.kpi_id)
         kpi.projection = projected.get(kpi.kpi_id)
-    score_months = [_add_months(window_start, i) for i in range(TREND_MONTHS)]
+    score_months = [add_months(window_start, i) for i in range(TREND_MONTHS)]
     scores = (
         outlook.scores(
             year_rows["kpi_scores"],
@@ -826,7 +498,7 @@ def load_scorecard(
         goals = outlook.goals(
             year_rows["goal_progress"],
             start,
-            _add_months(start, 1) - timedelta(days=1),
+            add_months(start, 1) - timedelta(days=1),
             current,
             unit_of,
             labels,
@@ -834,14 +506,13 @@ def load_scorecard(
             owner=owner,
         )
 
+    # The registry lists the KPIs perspective by perspective: a section comes where its
+    # first KPI does.
     perspectives = []
-    for key in list(PERSPECTIVES) + sorted({k.perspective for k in kpis} - set(PERSPECTIVES)):
+    for key in dict.fromkeys(k.perspective for k in kpis):
         members = [k for k in kpis if k.perspective == key]
-        if members:
-            title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
-            perspectives.append(
-                PerspectiveView(key, title, question, members, score=scores.get(key))
-            )
+        title, question = PERSPECTIVES.get(key, (key.replace("_", " ").capitalize(), ""))
+        perspectives.append(PerspectiveView(key, title, question, members, score=scores.get(key)))
     worse, better = _movers(kpis)
     shown = {k.kpi_id: k for k in kpis}
     since = restated_since.astimezone(timezone.utc).replace(tzinfo=None) if restated_since else None
@@ -879,7 +550,8 @@ def load_scorecard(
         improvements=better,
         red_streaks=sorted(
             (k for k in kpis if k.red_streak >= 2),
-            key=lambda k: (-k.red_streak, _sort_key(k.kpi_id)),
+            # A stable sort: equal streaks keep the catalog's order.
+            key=lambda k: -k.red_streak,
         ),
         quality_available=quality_available,
         commentary=commentary,
@@ -895,24 +567,12 @@ def load_scorecard(
 # --- rendering --------------------------------------------------------------------------
 
 
-@dataclass
-class RenderResult:
-    pdf: bytes
-    pages: int
-    seconds: float
-    refused_urls: list[str]
-
-
 def render_html(scorecard: Scorecard) -> str:
-    from reports.render import render_html as _render_html
-
     return _render_html(scorecard)
 
 
 def render_pdf(scorecard: Scorecard, run_id: str = "") -> RenderResult:
     """The scorecard as PDF bytes: charts first, then the templates through WeasyPrint."""
-    from reports.render import html_to_pdf
-
     started = time.perf_counter()
     scorecard.run_id = run_id
     charts.attach_charts(scorecard)
@@ -931,10 +591,6 @@ def render_month(
     comment_store: Path | None = None,
 ):
     """Load, render and archive one month's scorecard; the archived file and its model."""
-    import uuid
-
-    from reports.archive import archive_dir, archive_scorecard, last_generated_at
-
     run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
     folder = archive_dir(out_dir)
     scorecard = load_scorecard(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from orchestration.settings import DBT_PROJECT_DIR
@@ -43,11 +44,43 @@ def test_every_catalog_kpi_has_a_complete_definition():
         assert versions == sorted(versions) and versions[0] == 1
 
 
-def test_the_kpi_list_macro_names_exactly_the_defined_kpis():
+def test_the_kpi_list_macro_names_exactly_the_defined_kpis_in_their_order():
+    # dbt resolves kpi_values' refs while it parses, before graph.nodes holds the registry,
+    # so the macro keeps a list of its own: the registry's ids, in the registry's order.
     macro = (DBT_PROJECT_DIR / "macros" / "kpi_helpers.sql").read_text()
     body = macro[macro.index("macro kpi_ids()") :]
-    listed = set(re.findall(r"'([a-z_]+)'", body[: body.index("endmacro")]))
-    assert listed == set(definitions())
+    listed = re.findall(r"'([a-z_]+)'", body[: body.index("endmacro")])
+    assert listed == list(definitions())
+
+
+def test_the_scorecard_orders_the_kpis_as_the_registry_does(tmp_path, monkeypatch):
+    from reports import registry, scorecard
+
+    assert registry.catalog_order() == list(definitions())
+    reordered = tmp_path / "_kpis__models.yml"
+    reordered.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {"name": "fct_kpi_win_rate", "config": {"meta": {"kpi": {"id": "win_rate"}}}},
+                    {"name": "fct_kpi_targets"},
+                    {"name": "fct_kpi_revenue", "config": {"meta": {"kpi": {"id": "revenue"}}}},
+                ]
+            }
+        )
+    )
+    monkeypatch.setattr(registry, "REGISTRY_FILE", reordered)
+    rows = [{"kpi_id": k} for k in ("revenue", "zeta", "alpha", "win_rate")]
+    # KPIs the registry does not list come last, by id.
+    assert [r["kpi_id"] for r in scorecard._in_catalog_order(rows)] == [
+        "win_rate",
+        "revenue",
+        "alpha",
+        "zeta",
+    ]
+    monkeypatch.setattr(registry, "REGISTRY_FILE", tmp_path / "missing.yml")
+    with pytest.raises(scorecard.ScorecardError, match=r"^The KPI registry .*missing\.yml cannot"):
+        scorecard._in_catalog_order(rows)
 
 
 def test_each_docs_block_states_the_current_formula_and_owner():

@@ -962,7 +962,8 @@ def _close(shown: str, actual: float, unit: str) -> bool:
 
 
 def test_summary_gives_year_to_date_and_year_end_projection(rendered, published, month):
-    from reports.outlook import format_brief, format_probability
+    from reports.formatting import format_brief
+    from reports.outlook import format_probability
 
     archived, _, _, _ = rendered
     summary = pdf_pages(archived.path)[0]

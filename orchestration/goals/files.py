@@ -32,9 +32,9 @@ import duckdb
 import yaml
 
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from reports.registry import REGISTRY_PATH, load_registry
 
 GOALS_SCHEMA = "raw_goals"
-REGISTRY_FILE = Path("models") / "marts" / "kpis" / "_kpis__models.yml"
 
 _OBJECTIVE_KEYS = {"id", "title", "owner", "period", "key_results"}
 _KEY_RESULT_KEYS = {"id", "title", "kpi", "slice", "start", "target", "due", "milestones"}
@@ -135,13 +135,10 @@ class Objective:
 
 def registry_dimensions(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, set[str]]:
     """KPI id → the dimensions it can be sliced by, from the KPI registry."""
-    models = yaml.safe_load((project_dir / REGISTRY_FILE).read_text())["models"]
-    found = {}
-    for model in models:
-        kpi = model.get("config", {}).get("meta", {}).get("kpi")
-        if kpi:
-            found[kpi["id"]] = {d.strip() for d in (kpi.get("dimensions") or "").split(",") if d}
-    return found
+    return {
+        kpi_id: {d.strip() for d in (kpi.get("dimensions") or "").split(",") if d}
+        for kpi_id, kpi in load_registry(project_dir / REGISTRY_PATH).items()
+    }
 
 
 def _display(path: Path) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from orchestration.settings import DBT_PROJECT_DIR
+from reports.formatting import exact_number, format_exact
 
 REGISTRY_FILE = DBT_PROJECT_DIR / "models" / "marts" / "kpis" / "_kpis__models.yml"
 GROUPS_FILE = DBT_PROJECT_DIR / "models" / "_groups.yml"
@@ -81,25 +82,8 @@ def load_groups() -> dict[str, dict]:
 # --- numbers as a reader writes them ------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    text = f"{value:,.6f}".rstrip("0").rstrip(".")
-    return text.replace("-", "\u2212")
-
-
-def format_target(value: float | None, unit: str) -> str:
-    if value is None:
-        return "none"
-    if unit == "ratio":
-        return f"{_number(value * 100)}%"
-    if unit == "usd":
-        return f"{_number(value)} USD"
-    if unit in ("hours", "days"):
-        return f"{_number(value)} {unit}"
-    return _number(value)
-
-
 def _percent(fraction: float) -> str:
-    return f"{_number(fraction * 100)}%"
+    return f"{exact_number(fraction * 100)}%"
 
 
 def _band(target: float, tolerance: float, unit: str, direction: str) -> str:
@@ -108,13 +92,13 @@ def _band(target: float, tolerance: float, unit: str, direction: str) -> str:
         edge = target * (1 - tolerance) if target >= 0 else target * (1 + tolerance)
         return (
             f"on track at or above it; at risk (amber) when below it by at most "
-            f"{_percent(tolerance)} of the target, down to {format_target(edge, unit)}; "
+            f"{_percent(tolerance)} of the target, down to {format_exact(edge, unit)}; "
             "off track below that"
         )
     edge = target * (1 + tolerance) if target >= 0 else target * (1 - tolerance)
     return (
         f"on track at or below it; at risk (amber) when above it by at most "
-        f"{_percent(tolerance)} of the target, up to {format_target(edge, unit)}; "
+        f"{_percent(tolerance)} of the target, up to {format_exact(edge, unit)}; "
         "off track above that"
     )
 
@@ -146,12 +130,12 @@ def target_lines(kpi: dict) -> list[str]:
             )
         elif source == "service_catalog":
             what = "each service's availability_target from the service catalog (ops.services)" + (
-                f"; {format_target(target, unit)} for the whole company"
+                f"; {format_exact(target, unit)} for the whole company"
                 if target is not None
                 else ""
             )
         else:
-            what = format_target(target, unit)
+            what = format_exact(target, unit)
         if tolerance is None:
             band = "no amber band"
         elif target is not None and source == "default":
@@ -188,8 +172,8 @@ def _bounds_for(kpi: dict, config_rules: dict) -> str | None:
         hi = cfg.get("max", default.get("max"))
         if lo is None and hi is None:
             return "no bound"
-        low = "−∞" if lo is None else _number(float(lo))
-        high = "∞" if hi is None else _number(float(hi))
+        low = "−∞" if lo is None else exact_number(float(lo))
+        high = "∞" if hi is None else exact_number(float(hi))
         return f"[{low}, {high}]"
 
     kpi_id, unit = kpi["id"], kpi["unit"]

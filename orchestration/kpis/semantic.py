@@ -25,8 +25,9 @@ from pathlib import Path
 import yaml
 
 from orchestration.settings import DBT_PROJECT_DIR
+from reports import registry
 
-REGISTRY_FILE = DBT_PROJECT_DIR / "models" / "marts" / "kpis" / "_kpis__models.yml"
+REGISTRY_FILE = DBT_PROJECT_DIR / registry.REGISTRY_PATH
 SEMANTIC_FILE = DBT_PROJECT_DIR / "models" / "semantic" / "_semantic__models.yml"
 TIME_SPINE_MODEL = "metricflow_time_spine"
 
@@ -356,12 +357,7 @@ NOT_EXPRESSIBLE: dict[str, str] = {
 
 def load_registry(path: Path = REGISTRY_FILE) -> dict[str, dict]:
     """kpi_id -> its governed definition (config.meta.kpi), in the registry's order."""
-    models = yaml.safe_load(path.read_text())["models"]
-    return {
-        m["config"]["meta"]["kpi"]["id"]: m["config"]["meta"]["kpi"]
-        for m in models
-        if "kpi" in m.get("config", {}).get("meta", {})
-    }
+    return registry.load_registry(path)
 
 
 def _semantic_model(name: str) -> SemanticModel:

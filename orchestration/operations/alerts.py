@@ -25,6 +25,7 @@ import duckdb
 import yaml
 
 from orchestration.crash_points import pause_point
+from reports.formatting import format_plain
 
 WATCHABLE = ("red", "amber")
 CADENCE_GRAIN = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter"}
@@ -439,20 +440,6 @@ def period_label(grain: str, start: date) -> str:
     return start.isoformat()
 
 
-def format_value(value: float | None, unit: str | None) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit == "usd":
-        return f"${value:,.2f}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit in ("hours", "days"):
-        return f"{value:,.2f} {unit}"
-    return f"{value:,.2f}"
-
-
 def describe(event: AlertEvent) -> str:
     """One sentence a person can act on (plain text: e-mail body, chat message)."""
     a = event.alert
@@ -465,8 +452,8 @@ def describe(event: AlertEvent) -> str:
         return (
             f"RAISED: {who} has been {statuses} for {a['raise_after']} consecutive {periods} "
             f"up to {period_label(a['grain'], a['raised_period_start'])}: "
-            f"{format_value(a['raised_value'], a['unit'])} against a target of "
-            f"{format_value(a['raised_target'], a['unit'])}. Owner: {a['owner']}."
+            f"{format_plain(a['raised_value'], a['unit'])} against a target of "
+            f"{format_plain(a['raised_target'], a['unit'])}. Owner: {a['owner']}."
         )
     return (
         f"CLEARED: {who} is back in green for {a['clear_after']} consecutive {periods} "

@@ -28,6 +28,8 @@ from orchestration.operations.schedules import (
 from orchestration.operations.sensors import build_delivery_sensor, build_failure_sensor
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
+from reports.formatting import format_plain
+from reports.published import latest_complete_month_start
 
 OPERATIONS_GROUP = "operations"
 NOTIFICATIONS_KEY = dg.AssetKey(["alerting", "notifications"])
@@ -47,28 +49,24 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def _latest_month(con) -> tuple[str | None, str]:
     """The company-level KPI values of the latest complete month, as a Markdown table."""
+    start = latest_complete_month_start(con)
     rows = con.execute(
         """
-        with latest as (
-            select max(period_start) as period_start from kpi.kpi_values
-            where grain = 'month' and is_complete
-        )
-        select v.period_start, d.name, d.unit, v.value, v.target, v.status
+        select d.name, d.unit, v.value, v.target, v.status
         from kpi.kpi_values v
         join kpi.kpi_definitions d on d.kpi_id = v.kpi_id and d.is_current
-        join latest on v.period_start = latest.period_start
-        where v.grain = 'month' and v.dimension = 'all'
+        where v.grain = 'month' and v.dimension = 'all' and v.period_start = ?
         order by d.perspective, v.kpi_id
-        """
+        """,
+        [start],
     ).fetchall()
     if not rows:
         return None, "No complete month yet."
-    month = rows[0][0].strftime("%Y-%m")
-    return month, _md_table(
+    return start.strftime("%Y-%m"), _md_table(
         ["KPI", "value", "target", "status"],
         [
-            [name, al.format_value(value, unit), al.format_value(target, unit), status]
-            for _, name, unit, value, target, status in rows
+            [name, format_plain(value, unit), format_plain(target, unit), status]
+            for name, unit, value, target, status in rows
         ],
     )
 
@@ -85,7 +83,7 @@ def _open_alerts_table(open_alerts: list[dict]) -> str:
                 where,
                 al.period_label(r["grain"], r["raised_period_start"]),
                 r["last_status"],
-                al.format_value(r["last_value"], r["unit"]),
+                format_plain(r["last_value"], r["unit"]),
             ]
         )
     return _md_table(["KPI", "slice", "raised", "status now", "value now"], rows)

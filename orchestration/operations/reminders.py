@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from orchestration.operations.alerts import format_value
 from orchestration.operations.config import OperationsConfig
 from orchestration.operations.schedules import previous_month
 from orchestration.settings import Settings
+from reports.formatting import format_plain
 
 REMINDER_SENSOR = "owner_reminders"
 # The columns of kpi.goal_progress (dbt_project/models/kpi/_kpi__roll_up.yml) it reads.
@@ -214,8 +214,8 @@ def reminder_message(plan: ReminderPlan, reminder: OwnerReminder) -> EmailMessag
         ]
         for k in reminder.kpis:
             lines.append(
-                f"- {k['name']} ({k['kpi_id']}): {format_value(k['value'], k['unit'])} against "
-                f"{format_value(k['target'], k['unit'])}, {k['status']}"
+                f"- {k['name']} ({k['kpi_id']}): {format_plain(k['value'], k['unit'])} against "
+                f"{format_plain(k['target'], k['unit'])}, {k['status']}"
             )
         lines += [
             "",

@@ -13,6 +13,8 @@ from orchestration.kpis.assets import kpi_dbt_models, kpi_history_models
 from orchestration.publish.copy import publish_schema
 from orchestration.quality.assets import KPI_QUALITY_KEY
 from orchestration.resources import WarehouseResource
+from reports.formatting import format_compact
+from reports.published import latest_complete_month_start
 
 
 @dg.asset(
@@ -56,27 +58,19 @@ def published_kpi_copy(
 
 def _month_preview(con) -> tuple[str, str]:
     """The latest complete month's KPI values (company as a whole) as a Markdown table."""
+    start = latest_complete_month_start(con)
     rows = con.execute(
         """
         select kpi_id, value, target, status
         from kpi.kpi_values
-        where grain = 'month' and dimension = 'all' and period_start = (
-            select max(period_start) from kpi.kpi_values where grain = 'month' and is_complete
-        )
+        where grain = 'month' and dimension = 'all' and period_start = ?
         order by kpi_id
-        """
+        """,
+        [start],
     ).fetchall()
-    month = con.execute(
-        "select strftime(max(period_start), '%Y-%m') from kpi.kpi_values "
-        "where grain = 'month' and is_complete"
-    ).fetchone()[0]
-
-    def number(x: float | None) -> str:
-        return "" if x is None else f"{x:,.4g}"
-
     lines = ["| kpi_id | value | target | status |", "| --- | ---: | ---: | --- |"]
-    lines += [f"| {k} | {number(v)} | {number(t)} | {s} |" for k, v, t, s in rows]
-    return month or "none", "\n".join(lines)
+    lines += [f"| {k} | {format_compact(v)} | {format_compact(t)} | {s} |" for k, v, t, s in rows]
+    return start.strftime("%Y-%m") if start else "none", "\n".join(lines)
 
 
 defs = dg.Definitions(assets=[published_kpi_copy])
