@@ -16,6 +16,7 @@ from orchestration.keys import (
     PUBLISHED_KPI_KEY,
     dbt_model_asset_key,
 )
+from orchestration.kpis.python_sources import check_declared_columns
 from orchestration.operations import alerts as al
 from orchestration.operations.config import OperationsConfig
 from orchestration.operations.notify import DeliveryFailed, EmailChannel, configured_channels
@@ -120,6 +121,7 @@ def build_alerts_asset(config: OperationsConfig) -> dg.AssetsDefinition:
         with warehouse.connection() as con:
             rows = al.evaluate_warehouse(con, rules, evaluated_at=_now())
             al.store_alerts(con, rows)
+            check_declared_columns(con, KPI_ALERTS_KEY.path[-1])
             month, preview = _latest_month(con)
         open_alerts = [r for r in rows if r["state"] == "open"]
         context.log.info(f"{len(open_alerts)} open alerts, {len(rows) - len(open_alerts)} cleared")
