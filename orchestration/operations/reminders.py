@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from orchestration.operations.alerts import format_value
+from orchestration.operations.business_days import previous_month
 from orchestration.operations.config import OperationsConfig
-from orchestration.operations.schedules import previous_month
 from orchestration.settings import Settings
 
 REMINDER_SENSOR = "owner_reminders"
