@@ -11,7 +11,7 @@ from orchestration.goals import assets as goals
 from orchestration.ingestion import assets as ingestion
 from orchestration.kpis import assets as kpis
 from orchestration.operations import assets as operations
-from orchestration.operations.config import WAREHOUSE_TAG
+from orchestration.operations.schedules import PIPELINE_JOB
 from orchestration.publish import assets as publish
 from orchestration.quality import assets as quality
 from orchestration.reports import assets as reports
@@ -19,21 +19,11 @@ from orchestration.resources import LandingZoneResource, WarehouseResource
 from orchestration.run_log import concise_console_logger
 from orchestration.settings import Settings
 
-PIPELINE_JOB = "kpi_pipeline"
+# The command line runs the pipeline job by this name.
+__all__ = ["PIPELINE_JOB", "build_definitions", "defs"]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    # One writer at a time: DuckDB lets a single process write the warehouse file, so
-    # the pipeline runs its steps in one process, one after another.
-    pipeline = dg.define_asset_job(
-        PIPELINE_JOB,
-        # The scorecards are partitioned by month and run on their own schedule.
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups(reports.REPORTS_GROUP),
-        executor_def=dg.in_process_executor,
-        description="Extract every landing entity, check it, build the KPIs with dbt, publish.",
-        # Across runs: the UI instance's run queue lets one warehouse run go at a time.
-        tags={WAREHOUSE_TAG: "writes"},
-    )
     return dg.Definitions.merge(
         connectors.build_defs(settings),
         ingestion.build_defs(settings),
@@ -44,7 +34,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         reports.build_defs(settings),
         operations.build_defs(settings),
         dg.Definitions(
-            jobs=[pipeline],
             resources={
                 "warehouse": WarehouseResource(
                     path=str(settings.warehouse_path),

@@ -15,9 +15,9 @@ from orchestration.keys import KPI_ALERTS_KEY, PUBLISHED_KPI_KEY
 from orchestration.operations.assets import NOTIFICATIONS_KEY
 from orchestration.operations.config import WAREHOUSE_TAG
 from orchestration.operations.schedules import PIPELINE_JOB as SCHEDULED_PIPELINE_JOB
-from orchestration.operations.schedules import PIPELINE_SCHEDULE, SCORECARD_JOB
+from orchestration.operations.schedules import PIPELINE_SCHEDULE
 from orchestration.operations.sensors import DELIVERY_SENSOR, FAILURE_SENSOR
-from orchestration.reports.assets import REPORTS_GROUP
+from orchestration.reports.assets import REPORTS_GROUP, SCORECARD_JOB
 from orchestration.settings import Settings
 
 

@@ -42,17 +42,17 @@ from orchestration.operations.notify import (
     format_payload,
     webhook_format_for,
 )
-from orchestration.operations.schedules import (
-    SCORECARD_JOB,
-    build_scorecard_schedule,
-    business_day_of_month,
-    scorecard_partition_key,
-)
 from orchestration.operations.sensors import (
     FAILURE_SENSOR,
     build_delivery_sensor,
     build_failure_sensor,
     landing_fingerprint,
+)
+from orchestration.reports.schedules import (
+    SCORECARD_JOB,
+    build_scorecard_schedule,
+    business_day_of_month,
+    scorecard_partition_key,
 )
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings

@@ -23,7 +23,7 @@ import pytest
 from orchestration.operations.business_days import BusinessCalendar
 from orchestration.operations.config import ConfigError, OperationsConfig
 from orchestration.operations.reminders import commentary_due, plan_reminders, send_reminders
-from orchestration.operations.schedules import SCORECARD_JOB, build_scorecard_schedule
+from orchestration.reports.schedules import SCORECARD_JOB, build_scorecard_schedule
 from orchestration.settings import published_path_for
 from reports.commentary import load_commentary
 from reports.owners import load_owners

@@ -6,11 +6,9 @@ edit here. Sources map onto the extract assets' keys, which wires lineage from e
 KPI back to the landing entities it reads.
 """
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -28,7 +26,8 @@ from orchestration.docs_server import DBT_PREFIX, docs_url
 from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.kpis.dbt_tests import dbt_test_description
-from orchestration.kpis.project import dbt_project, ensure_manifest
+from orchestration.kpis.project import dbt_project, ensure_manifest, warehouse_target_path
+from orchestration.kpis.python_sources import PYTHON_SOURCE_SELECTION, build_source_tests_check
 from orchestration.resources import WarehouseResource
 
 OWNER_ANALYTICS = "team:analytics-engineering"
@@ -41,7 +40,11 @@ FETCH_METADATA_ENV = "KPI_DBT_FETCH_METADATA"
 class KpiDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return raw_asset_key(dbt_resource_props["source_name"], dbt_resource_props["name"])
+            if dbt_resource_props["schema"].startswith("raw_"):
+                return raw_asset_key(dbt_resource_props["source_name"], dbt_resource_props["name"])
+            # A table Python writes into a dbt schema (source kpi_python) is keyed like
+            # the models beside it.
+            return dbt_model_asset_key(dbt_resource_props["schema"], dbt_resource_props["name"])
         schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
         return dbt_model_asset_key(schema, dbt_resource_props["name"])
 
@@ -145,7 +148,7 @@ HISTORY_SELECTION = "kpi_values_history+"
     project=dbt_project,
     dagster_dbt_translator=translator,
     # Unit tests prove the SQL in CI; a production run only builds and data-tests.
-    exclude=f"resource_type:unit_test {HISTORY_SELECTION}",
+    exclude=f"resource_type:unit_test {HISTORY_SELECTION} {PYTHON_SOURCE_SELECTION}",
     # Once, after a pause: a warehouse file still locked by another process is the
     # transient case; a failing model or test fails again and stops the run.
     retry_policy=dg.RetryPolicy(max_retries=1, delay=15),
@@ -161,7 +164,7 @@ def kpi_dbt_models(
     project=dbt_project,
     dagster_dbt_translator=translator,
     select=HISTORY_SELECTION,
-    exclude="resource_type:unit_test",
+    exclude=f"resource_type:unit_test {PYTHON_SOURCE_SELECTION}",
     name="kpi_history_models",
     retry_policy=dg.RetryPolicy(max_retries=1, delay=15),
 )
@@ -183,7 +186,7 @@ def _dbt_build(
     args = ["build", "--exclude-resource-type", "unit_test"]
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
-    invocation = dbt.cli(args, context=context, target_path=_target_path(warehouse.path))
+    invocation = dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.path))
     # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
     warehouse_lock.record_child(warehouse.path, invocation.process.pid)
     # The crash tests' hold, with the dbt process under way.
@@ -299,18 +302,8 @@ def _release_warehouse(adapter) -> None:
         manager.close_all_connections()
 
 
-def _target_path(warehouse_path: str) -> Path:
-    """One dbt target folder per warehouse, reused by its runs.
-
-    dbt's partial parse is only valid for the profile it was made with, and the profile
-    holds the warehouse path; a fresh folder per run (dagster-dbt's default) made every
-    run parse the whole project again, and left a folder behind each time.
-    """
-    digest = hashlib.sha256(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
-    return Path("target") / f"warehouse-{digest}"
-
-
 defs = dg.Definitions(
     assets=[kpi_dbt_models, kpi_history_models],
+    asset_checks=[build_source_tests_check()],
     resources={"dbt": DbtCliResource(project_dir=dbt_project)},
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -45,3 +46,14 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     ):
         DagsterDbtProjectPreparer().prepare(project)
     return manifest
+
+
+def warehouse_target_path(warehouse_path: str) -> Path:
+    """One dbt target folder per warehouse, reused by its runs.
+
+    dbt's partial parse is only valid for the profile it was made with, and the profile
+    holds the warehouse path; a fresh folder per run (dagster-dbt's default) made every
+    run parse the whole project again, and left a folder behind each time.
+    """
+    digest = hashlib.sha256(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
+    return Path("target") / f"warehouse-{digest}"

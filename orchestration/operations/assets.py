@@ -16,15 +16,12 @@ from orchestration.keys import (
     PUBLISHED_KPI_KEY,
     dbt_model_asset_key,
 )
+from orchestration.kpis.python_sources import check_declared_columns
 from orchestration.operations import alerts as al
 from orchestration.operations.config import OperationsConfig
 from orchestration.operations.notify import DeliveryFailed, EmailChannel, configured_channels
 from orchestration.operations.reminders import build_reminder_sensor
-from orchestration.operations.schedules import (
-    SCORECARD_JOB,
-    build_pipeline_schedule,
-    build_scorecard_schedule,
-)
+from orchestration.operations.schedules import build_pipeline_job, build_pipeline_schedule
 from orchestration.operations.sensors import build_delivery_sensor, build_failure_sensor
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
@@ -118,6 +115,7 @@ def build_alerts_asset(config: OperationsConfig) -> dg.AssetsDefinition:
         with warehouse.connection() as con:
             rows = al.evaluate_warehouse(con, rules, evaluated_at=_now())
             al.store_alerts(con, rows)
+            check_declared_columns(con, KPI_ALERTS_KEY.path[-1])
             month, preview = _latest_month(con)
         open_alerts = [r for r in rows if r["state"] == "open"]
         context.log.info(f"{len(open_alerts)} open alerts, {len(rows) - len(open_alerts)} cleared")
@@ -292,29 +290,12 @@ def comment_inbox(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     )
 
 
-def _scorecard_needs_schedule(settings: Settings) -> bool:
-    """Whether the reports concern defines the scorecard job without scheduling it itself.
-
-    Two schedules on one job would render (and e-mail) every month twice.
-    """
-    from orchestration.reports import assets as reports
-
-    defs = reports.build_defs(settings)
-    defined = any(getattr(job, "name", None) == SCORECARD_JOB for job in defs.jobs or [])
-    scheduled = any(
-        getattr(schedule, "job_name", None) == SCORECARD_JOB for schedule in defs.schedules or []
-    )
-    return defined and not scheduled
-
-
 def build_defs(settings: Settings) -> dg.Definitions:
     config = OperationsConfig.from_env()
-    schedules = [build_pipeline_schedule(config)]
-    if _scorecard_needs_schedule(settings):
-        schedules.append(build_scorecard_schedule(config))
     return dg.Definitions(
         assets=[build_alerts_asset(config), build_notifications_asset(config), comment_inbox],
-        schedules=schedules,
+        jobs=[build_pipeline_job()],
+        schedules=[build_pipeline_schedule(config)],
         sensors=[
             build_delivery_sensor(settings, config),
             build_failure_sensor(config),

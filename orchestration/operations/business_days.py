@@ -84,3 +84,8 @@ class BusinessCalendar:
             day -= timedelta(days=1)
             count += self.is_business_day(day)
         return day
+
+
+def previous_month(day: date) -> date:
+    """The first day of the month before ``day``'s."""
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from orchestration.operations.business_days import previous_month
 from orchestration.operations.config import OperationsConfig
-from orchestration.operations.schedules import previous_month
 from orchestration.settings import Settings
 from reports.formatting import format_plain
 

@@ -37,6 +37,7 @@ from expectations.runner import collect_marks, store_results, validate
 from orchestration.crash_points import pause_point
 from orchestration.docs_server import data_docs_url
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
+from orchestration.kpis.python_sources import check_declared_columns
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
 
@@ -217,6 +218,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         with warehouse.connection() as con:
             counts = write_kpi_quality(con, configured)
+            check_declared_columns(con, KPI_QUALITY_KEY.path[-1])
             unchecked = checks_without_result(con, configured)
         if unchecked:
             context.log.warning(

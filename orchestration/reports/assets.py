@@ -3,8 +3,7 @@
 Each partition renders one month from the published copy (what BI tools see) into the
 archive: the company scorecard, one scorecard per KPI owner, and, when SMTP is
 configured, the email. Backfilling past months is selecting partitions in the UI. The
-schedule that runs the job after each month close lives with the other schedules
-(orchestration/operations/schedules.py): one schedule per job, so no month is mailed twice.
+job and the schedule that runs it after each month close are in schedules.py.
 """
 
 import json
@@ -354,14 +353,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
             }
         )
 
-    job = dg.define_asset_job(
-        SCORECARD_JOB,
-        selection=dg.AssetSelection.groups(REPORTS_GROUP),
-        partitions_def=MONTHLY,
-        # Rendering is light and reads a read-only copy: one process, no start-up cost.
-        executor_def=dg.in_process_executor,
-        description="Render, archive and email one month's scorecards.",
-    )
+    # The job and its schedule name this module's group and partitions: imported here,
+    # as schedules.py imports this module.
+    from orchestration.operations.config import OperationsConfig
+    from orchestration.reports.schedules import build_scorecard_job, build_scorecard_schedule
+
     return dg.Definitions(
         assets=[
             scorecard_months,
@@ -370,7 +366,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
             scorecard_email,
             owner_scorecard_emails,
         ],
-        jobs=[job],
+        jobs=[build_scorecard_job()],
+        schedules=[build_scorecard_schedule(OperationsConfig.from_env())],
         resources={
             "scorecard": ScorecardResource(
                 archive_dir=str(archive_dir()),
