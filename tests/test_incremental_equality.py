@@ -232,7 +232,7 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
     kept = _read(a, history).iloc[0, 0]
 
     # 3. A removed delivery and a new definition version: A falls back to a full build.
-    removed = sorted((landing / "crm" / "tickets").glob("2025-0*.csv"))[0]
+    removed = sorted((landing / "crm" / "tickets").glob("2025-0*.*"))[0]
     removed.unlink()
     project = tmp_path / "dbt_project"
     _new_definition_version(project)
