@@ -100,6 +100,10 @@ def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
         os.environ["KPI_AS_OF"] = settings.as_of
     else:
         os.environ.pop("KPI_AS_OF", None)
+    if settings.full_refresh:
+        os.environ["KPI_DBT_FULL_REFRESH"] = "1"
+    else:
+        os.environ.pop("KPI_DBT_FULL_REFRESH", None)
 
     _progress("loading the Dagster definitions (parsing the dbt project if it changed)")
     from orchestration.definitions import PIPELINE_JOB, build_definitions
@@ -151,7 +155,9 @@ def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
     return settings.published_path
 
 
-def _settings_for(landing_dir: Path, warehouse: Path, as_of: str | None) -> Settings:
+def _settings_for(
+    landing_dir: Path, warehouse: Path, as_of: str | None, full_refresh: bool = False
+) -> Settings:
     warehouse = warehouse.expanduser().resolve()
     base = Settings.from_env()
     return replace(
@@ -160,11 +166,12 @@ def _settings_for(landing_dir: Path, warehouse: Path, as_of: str | None) -> Sett
         warehouse_path=warehouse,
         published_path=published_path_for(warehouse),
         as_of=as_of,
+        full_refresh=full_refresh,
     )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings_for(args.landing_dir, args.warehouse, args.as_of)
+    settings = _settings_for(args.landing_dir, args.warehouse, args.as_of, args.full_refresh)
     published = run_pipeline(settings, verbose=args.verbose)
     print(f"published: {published}")
     return 0
@@ -431,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing-dir", type=Path, required=True, help="the landing directory")
     run.add_argument("--warehouse", type=Path, required=True, help="the DuckDB warehouse file")
     run.add_argument("--as-of", type=_parse_date, help="the as-of date (YYYY-MM-DD)")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every dbt model, not only the staging keys loaded since the last build",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log every event")
     run.set_defaults(func=cmd_run)
 

@@ -39,6 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                     path=str(settings.warehouse_path),
                     published_path=str(settings.published_path),
                     as_of=settings.as_of,
+                    full_refresh=settings.full_refresh,
                 ),
                 "landing": LandingZoneResource(path=str(settings.landing_dir)),
             },

@@ -28,6 +28,8 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     published_path: str
     as_of: str | None = None
+    # dbt rebuilds every model, the incremental ones too (kpi-warehouse run --full-refresh).
+    full_refresh: bool = False
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The whole run holds the warehouse (see warehouse_lock.py), whoever started it;

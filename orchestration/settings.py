@@ -90,6 +90,8 @@ class Settings:
     # A dropped delivery file that changed more recently than this is watched until it
     # has not (or left for the next run): an export job may still be writing it.
     delivery_quiet_seconds: float = 2.0
+    # dbt rebuilds every model rather than only the keys loaded since the last build.
+    full_refresh: bool = False
 
     def pulls(self, system: str) -> bool:
         """Whether a connector fills the system's landing folders (see connectors/)."""
@@ -112,4 +114,6 @@ class Settings:
             gx_dir=_env_path("KPI_GX_DIR", DEFAULT_GX_DIR),
             quality_config=_env_path("KPI_QUALITY_CONFIG", DEFAULT_QUALITY_CONFIG),
             delivery_quiet_seconds=float(os.environ.get("KPI_DELIVERY_QUIET_SECONDS", "2")),
+            full_refresh=os.environ.get("KPI_DBT_FULL_REFRESH", "").strip().lower()
+            in ("1", "true", "yes", "on"),
         )

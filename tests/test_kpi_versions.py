@@ -48,3 +48,32 @@ def test_a_bumped_version_is_accepted():
     versions.append({"version": 2, "effective_from": "2027-01-01", "formula": "changed"})
 
     assert fingerprints.problems(recorded, fingerprints.compute(changed)) == []
+
+
+def test_materialisation_config_and_incremental_filters_are_not_a_change():
+    plain = "with source as (\n    select * from {{ source('sales', 'orders') }}\n)\n"
+    incremental = (
+        "{{ config(materialized=staging_materialization(), unique_key=['order_id']) }}\n"
+        "with source as (\n    select * from {{ source('sales', 'orders') }}\n"
+        "    {{ changed_keys_only(source('sales', 'orders'), 'order_id') }}\n"
+        "    {% if is_incremental() %}\n    and _loaded_at > (select max(_loaded_at) "
+        "from {{ this }})\n    {% endif %}\n)\n"
+    )
+    assert fingerprints._normalise(incremental) == fingerprints._normalise(plain)
+    # What the model selects is still part of it.
+    other = incremental.replace("'orders') }}\n    {{", "'order_lines') }}\n    {{")
+    assert fingerprints._normalise(other) != fingerprints._normalise(plain)
+
+
+def test_the_incremental_macros_are_not_part_of_a_fingerprint():
+    manifest = fingerprints.load_manifest()
+    recorded = fingerprints.compute(manifest)
+    changed = copy.deepcopy(manifest)
+    for uid, macro in changed["macros"].items():
+        if uid.endswith("changed_keys_only") or uid.endswith("staging_materialization"):
+            macro["macro_sql"] += "\n-- and where true"
+            macro["macro_sql"] = macro["macro_sql"].replace("_loaded_at >", "_loaded_at >=")
+    orders = next(n for n in changed["nodes"].values() if n["name"] == "stg_sales__orders")
+    assert "macro.kpi_warehouse.changed_keys_only" in orders["depends_on"]["macros"]
+
+    assert fingerprints.problems(recorded, fingerprints.compute(changed)) == []

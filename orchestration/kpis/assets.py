@@ -25,6 +25,7 @@ from orchestration.crash_points import pause_point
 from orchestration.docs_server import DBT_PREFIX, docs_url
 from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
+from orchestration.kpis import build_mode
 from orchestration.kpis.dbt_tests import dbt_test_description
 from orchestration.kpis.project import dbt_project, ensure_manifest, warehouse_target_path
 from orchestration.kpis.python_sources import PYTHON_SOURCE_SELECTION, build_source_tests_check
@@ -156,7 +157,17 @@ HISTORY_SELECTION = "kpi_values_history+"
 def kpi_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
-    yield from _dbt_build(context, dbt, warehouse)
+    # The incremental staging models are all in this step; the history step's snapshot
+    # ignores --full-refresh and the rest of it are tables.
+    with warehouse.connection() as con:
+        mode = build_mode.decide(con, dbt_project.project_dir, warehouse.full_refresh)
+    context.log.info(mode.sentence())
+    extra = ["--full-refresh"] if mode.full else []
+    yield from _dbt_build(context, dbt, warehouse, extra)
+    # Only after dbt succeeded (a failure raises out of the build above): a failed build
+    # leaves the last good state, and the next run compares itself with that.
+    with warehouse.connection() as con:
+        build_mode.record(con, mode)
 
 
 @dbt_assets(
@@ -175,7 +186,10 @@ def kpi_history_models(
 
 
 def _dbt_build(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    extra_args: list[str] | None = None,
 ):
     """``dbt build`` of the step's selection (dagster-dbt passes it), with metadata."""
     # The profile reads the warehouse path from the environment of the dbt process.
@@ -183,7 +197,7 @@ def _dbt_build(
     # The history snapshot records which run published each state of kpi_values (an
     # environment variable, not a var: a new var every run would defeat partial parsing).
     os.environ["KPI_RUN_ID"] = context.run_id
-    args = ["build", "--exclude-resource-type", "unit_test"]
+    args = ["build", "--exclude-resource-type", "unit_test", *(extra_args or [])]
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
     invocation = dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.path))

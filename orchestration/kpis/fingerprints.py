@@ -37,12 +37,31 @@ KPI_MODEL_PREFIX = "fct_kpi_"
 _SQL_COMMENT = re.compile(r"--[^\n]*")
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
 _SPACE = re.compile(r"\s+")
+# How a model is materialised and how much of it a run recomputes do not change what it
+# computes (an incremental build equals a full one, tests/test_incremental_equality.py):
+# its config() call, its is_incremental() blocks and the incremental-by-key macros
+# (macros/incremental.sql) are left out of the fingerprint.
+_BUILD_ONLY_MACROS = ("changed_keys_only", "staging_materialization")
+_BUILD_ONLY_CALL = re.compile(
+    r"\{\{-?\s*(?:config|" + "|".join(_BUILD_ONLY_MACROS) + r")\s*\(.*?\)\s*-?\}\}",
+    re.DOTALL,
+)
+_INCREMENTAL_BLOCK = re.compile(
+    r"\{%-?\s*if\s+is_incremental\(\)\s*-?%\}.*?\{%-?\s*endif\s*-?%\}", re.DOTALL
+)
 
 
 def _normalise(code: str) -> str:
     code = _JINJA_COMMENT.sub(" ", code)
     code = _SQL_COMMENT.sub(" ", code)
+    code = _BUILD_ONLY_CALL.sub(" ", code)
+    code = _INCREMENTAL_BLOCK.sub(" ", code)
     return _SPACE.sub(" ", code).strip()
+
+
+def _build_only(macro_uid: str) -> bool:
+    name = macro_uid.rsplit(".", 1)[-1]
+    return any(name == m or name.endswith("__" + m) for m in _BUILD_ONLY_MACROS)
 
 
 def _kpi_nodes(manifest: dict) -> dict[str, dict]:
@@ -154,7 +173,7 @@ def _upstream_digest(manifest: dict, start: list[str]) -> tuple[list[str], str]:
         digest.update(uid.encode() + b"\0" + _normalise(nodes[uid]["raw_code"]).encode() + b"\0")
     for uid in sorted(seen_macros):
         # Only the project's own macros: adapter internals change with dbt releases.
-        if uid.startswith("macro.kpi_warehouse."):
+        if uid.startswith("macro.kpi_warehouse.") and not _build_only(uid):
             digest.update(uid.encode() + b"\0" + _normalise(macros[uid]["macro_sql"]).encode())
     return [nodes[uid]["name"] for uid in seen_nodes], digest.hexdigest()
 

@@ -1,8 +1,11 @@
 -- One row per day, marketing channel and region: the money spent. Valid rows only (the extract
 -- quarantines the rest), one per spend_date, channel, region: the later delivery, then the later
 -- row.
+{{ config(materialized=staging_materialization(), unique_key=['spend_date', 'channel', 'region']) }}
+
 with source as (
     select * from {{ source('crm', 'marketing_spend') }}
+    {{ changed_keys_only(source('crm', 'marketing_spend'), 'spend_date, channel, region') }}
 ),
 
 deduplicated as (

@@ -1,7 +1,10 @@
 -- One row per ticket priority: the service-level policy (reference data). Valid rows only (the
 -- extract quarantines the rest), one per priority: the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['priority']) }}
+
 with source as (
     select * from {{ source('crm', 'sla_policies') }}
+    {{ changed_keys_only(source('crm', 'sla_policies'), 'priority') }}
 ),
 
 deduplicated as (

@@ -1,7 +1,10 @@
 -- One row per employee per scheduled work day. Valid rows only (the extract quarantines the rest),
 -- one per employee_id, work_date: the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['employee_id', 'work_date']) }}
+
 with source as (
     select * from {{ source('ops', 'attendance') }}
+    {{ changed_keys_only(source('ops', 'attendance'), 'employee_id, work_date') }}
 ),
 
 deduplicated as (

@@ -1,7 +1,10 @@
 -- One row per employee. Valid rows only (the extract quarantines the rest), one per
 -- employee_id: the greatest updated_at, then the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['employee_id']) }}
+
 with source as (
     select * from {{ source('ops', 'employees') }}
+    {{ changed_keys_only(source('ops', 'employees'), 'employee_id') }}
 ),
 
 deduplicated as (

@@ -1,7 +1,10 @@
 -- One row per service of the service catalog. Valid rows only (the extract quarantines the rest),
 -- one per service_id: the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['service_id']) }}
+
 with source as (
     select * from {{ source('ops', 'services') }}
+    {{ changed_keys_only(source('ops', 'services'), 'service_id') }}
 ),
 
 deduplicated as (

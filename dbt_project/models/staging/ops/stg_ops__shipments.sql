@@ -1,7 +1,10 @@
 -- One row per shipment of an order. Valid rows only (the extract quarantines the rest), one per
 -- shipment_id: the greatest updated_at, then the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['shipment_id']) }}
+
 with source as (
     select * from {{ source('ops', 'shipments') }}
+    {{ changed_keys_only(source('ops', 'shipments'), 'shipment_id') }}
 ),
 
 deduplicated as (

@@ -1,8 +1,11 @@
 -- One row per date and currency: US dollars per one unit of the currency. Valid rows only (the
 -- extract quarantines the rest), one per rate_date, currency: the later delivery, then the later
 -- row.
+{{ config(materialized=staging_materialization(), unique_key=['rate_date', 'currency']) }}
+
 with source as (
     select * from {{ source('sales', 'fx_rates') }}
+    {{ changed_keys_only(source('sales', 'fx_rates'), 'rate_date, currency') }}
 ),
 
 deduplicated as (

@@ -1,7 +1,10 @@
 -- One row per order line; prices in the order's currency. Valid rows only (the extract quarantines
 -- the rest), one per order_id, line_number: the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['order_id', 'line_number']) }}
+
 with source as (
     select * from {{ source('sales', 'order_lines') }}
+    {{ changed_keys_only(source('sales', 'order_lines'), 'order_id, line_number') }}
 ),
 
 deduplicated as (

@@ -1,7 +1,10 @@
 -- One row per customer order. Valid rows only (the extract quarantines the rest), one per
 -- order_id: the greatest updated_at, then the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['order_id']) }}
+
 with source as (
     select * from {{ source('sales', 'orders') }}
+    {{ changed_keys_only(source('sales', 'orders'), 'order_id') }}
 ),
 
 deduplicated as (

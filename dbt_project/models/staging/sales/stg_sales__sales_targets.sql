@@ -1,7 +1,10 @@
 -- One row per month and region: the revenue plan in USD. Valid rows only (the extract quarantines
 -- the rest), one per target_month, region: the later delivery, then the later row.
+{{ config(materialized=staging_materialization(), unique_key=['target_month', 'region']) }}
+
 with source as (
     select * from {{ source('sales', 'sales_targets') }}
+    {{ changed_keys_only(source('sales', 'sales_targets'), 'target_month, region') }}
 ),
 
 deduplicated as (
