@@ -28,6 +28,7 @@ STAGES = (
     "render",
     "end_to_end",
     "floor",
+    "increment",
 )
 
 
@@ -56,6 +57,19 @@ def test_every_stage_has_a_non_negative_time(bench):
     assert report["peak_rss_mib"] > 0
     assert report["ratios"]["end_to_end_to_floor"] > 0
     assert {s["stage"] for s in report["steps"]} >= {"extract", "quality", "dbt", "publish"}
+
+
+def test_the_daily_increment_delivers_one_day_and_runs_again(bench):
+    out, _ = bench
+    report = json.loads((out / "bench-scale0.02.json").read_text())
+    increment = report["increment"]
+    # One day of the daily entities: a small share of what was delivered.
+    assert increment["delivery_files"] > 0
+    assert 0 < increment["rows"] < 0.01 * report["data"]["delivered_rows"]
+    assert report["ratios"]["increment_to_pipeline"] > 0
+    assert {"startup", "extract", "quality", "dbt", "publish", "other"} == set(increment["stages"])
+    # The floor reads every day, so its agreement (below) is with the incremented warehouse.
+    assert "daily increment" in (out / "bench-scale0.02.md").read_text()
 
 
 def test_the_floor_has_every_row_of_kpi_values_and_agrees_on_each(bench):
