@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -68,31 +69,28 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group("postgres" if name in POSTGRES_FILES else name))
 
 
+@contextlib.contextmanager
+def _session_folder(tmp_path_factory, variable: str, name: str):
+    """A fresh folder named by ``variable`` in the environment for the whole session."""
+    folder = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _gx_dir(tmp_path_factory):
     """Great Expectations' folder of this test process: runs on two workers at once would
     otherwise share the project's var/gx and trip over each other's checkpoint files."""
-    folder = tmp_path_factory.mktemp("gx")
-    previous = os.environ.get("KPI_GX_DIR")
-    os.environ["KPI_GX_DIR"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("KPI_GX_DIR", None)
-    else:
-        os.environ["KPI_GX_DIR"] = previous
+    with _session_folder(tmp_path_factory, "KPI_GX_DIR", "gx") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _dagster_home(tmp_path_factory):
     """Runs the tests start are recorded in a throwaway instance, never the project's var/."""
-    home = tmp_path_factory.mktemp("dagster_home")
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    yield home
-    if previous is None:
-        os.environ.pop("DAGSTER_HOME", None)
-    else:
-        os.environ["DAGSTER_HOME"] = previous
+    with _session_folder(tmp_path_factory, "DAGSTER_HOME", "dagster_home") as home:
+        yield home
 
 
 @pytest.fixture(scope="session")
