@@ -37,7 +37,12 @@ APPEND_ONLY = {
 }
 # The published copy's manifest names its publication (id and time: a new copy is a new
 # publication, which is how readers tell them apart); what it lists must not change.
-MANIFEST_CONTENT = {("meta", "published_tables"): "table_schema, table_name, row_count"}
+# The record of the last dbt build says when it ran and whether it was a full or an
+# incremental one (a second run is incremental); the code and data it built must not change.
+MANIFEST_CONTENT = {
+    ("meta", "published_tables"): "table_schema, table_name, row_count",
+    ("meta", "dbt_build_state"): "code_hash, loaded_through",
+}
 
 
 def run_cli(landing: Path, warehouse: Path, gx_dir: Path) -> subprocess.CompletedProcess:
