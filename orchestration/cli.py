@@ -237,6 +237,10 @@ def render_scorecard(
     email: bool = False,
 ) -> Path:
     """Render (and archive, and optionally email) a month's scorecard; the PDF's path."""
+    from reports.render import start_preload
+
+    # Before the imports below: the renderer loads while they and the reads run.
+    start_preload()
     from reports.commentary import CommentaryError
     from reports.delivery import DeliveryError, send_scorecard, settings_for
     from reports.owners import OwnersError

@@ -49,7 +49,7 @@ from reports.model import (
     add_months,
 )
 from reports.published import latest_complete_month_start
-from reports.render import html_to_pdf
+from reports.render import html_to_pdf, older_objects_left_alone, start_preload
 from reports.render import render_html as _render_html
 
 SLICE_SEVERITY = {"red": 0, "amber": 1, "green": 2, "no_target": 3, "no_data": 4}
@@ -575,9 +575,10 @@ def render_pdf(scorecard: Scorecard, run_id: str = "") -> RenderResult:
     """The scorecard as PDF bytes: charts first, then the templates through WeasyPrint."""
     started = time.perf_counter()
     scorecard.run_id = run_id
-    charts.attach_charts(scorecard)
-    html = render_html(scorecard)
-    pdf, pages, refused = html_to_pdf(html, scorecard.assets)
+    with older_objects_left_alone():
+        charts.attach_charts(scorecard)
+        html = render_html(scorecard)
+        pdf, pages, refused = html_to_pdf(html, scorecard.assets)
     return RenderResult(pdf, pages, time.perf_counter() - started, refused)
 
 
@@ -593,6 +594,7 @@ def render_month(
     """Load, render and archive one month's scorecard; the archived file and its model."""
     run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
     folder = archive_dir(out_dir)
+    start_preload()
     scorecard = load_scorecard(
         published_path,
         month,

@@ -357,12 +357,15 @@ def test_red_kpi_without_commentary_is_flagged(edge):
     text = squash("".join(reading))
     assert squash("Two large orders slipped into next month") in text
     assert "not_a_kpi" in squash(reading[1])  # an unknown id is reported, not silently dropped
-    # Too long for the summary's column (66 characters): it points to the page of the KPI's
-    # appendix entry, which holds the whole text.
-    (pointer,) = re.findall(r"full text on p\. (\d+)", pages[0])
-    entry = pages[int(pointer) - 1]
-    assert squash("Commentary for " + scorecard.month_label) in squash(entry)
+    # Too long for the summary's column (66 characters): it points to the KPI's appendix
+    # entry, which holds the whole text, and links to it.
+    assert pages[0].count("full text in the appendix") == 1
+    heading = squash("Commentary for " + scorecard.month_label)
+    (entry,) = [page for page in pages if heading in squash(page)]
+    assert pages.index(entry) > 0
+    assert squash(by_id["revenue"].full_name) in squash(entry)
     assert squash("pipeline covers the gap.") in squash(entry)
+    assert squash("pipeline covers the gap.") not in squash(pages[0])
 
 
 def test_slice_values_read_as_names():
@@ -1200,3 +1203,31 @@ def test_no_goal_in_force_leaves_the_page_out_and_says_so(published, month, tmp_
     ) in squash(pages[1])
     # The year's numbers stay.
     assert "YEAR TO DATE" in pages[0]
+
+
+def test_a_render_leaves_the_collector_as_it_found_it():
+    import gc
+
+    from reports.render import older_objects_left_alone
+
+    before = gc.get_freeze_count()
+    with older_objects_left_alone():
+        assert gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == before
+    with pytest.raises(RuntimeError), older_objects_left_alone():
+        raise RuntimeError("a failed render")
+    assert gc.get_freeze_count() == before
+
+
+def test_the_renderer_preloads_in_the_background():
+    import sys
+
+    from reports import render
+
+    render.start_preload()
+    render._PRELOAD.join(timeout=60)
+    assert not render._PRELOAD.is_alive()
+    assert "weasyprint" in sys.modules
+    # The included templates are compiled too, not only the page they are included from.
+    cached = {key[1] for key in render._ENV.cache}
+    assert {"scorecard.html.j2", "partials/_summary.html.j2"} <= cached

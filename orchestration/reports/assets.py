@@ -61,8 +61,10 @@ def _month(context: dg.AssetExecutionContext) -> str:
 
 
 def _load(context, warehouse: WarehouseResource, scorecard: ScorecardResource, owner=None):
+    from reports.render import start_preload
     from reports.scorecard import ScorecardError, load_scorecard
 
+    start_preload()
     month = _month(context)
     try:
         model = load_scorecard(
