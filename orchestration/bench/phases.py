@@ -22,6 +22,8 @@ def _step_events(instance) -> dict:
     """Run start and end, and each step's first start and last end, as epoch seconds."""
     from dagster import DagsterEventType
 
+    from orchestration.kpis.project import DBT_PROCESS_SECONDS
+
     runs = instance.get_runs(limit=1)
     if not runs:
         return {"run": None, "steps": {}}
@@ -36,6 +38,11 @@ def _step_events(instance) -> dict:
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None:
+            seconds = DBT_PROCESS_SECONDS.match(entry.user_message or "")
+            if seconds and entry.step_key in steps:
+                step = steps[entry.step_key]
+                # A retried step runs dbt more than once; all of it is dbt's time.
+                step["dbt_process"] = step.get("dbt_process", 0.0) + float(seconds.group(1))
             continue
         kind = event.event_type
         if kind == DagsterEventType.RUN_START:

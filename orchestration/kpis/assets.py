@@ -27,7 +27,13 @@ from orchestration.freshness import DAILY_RUN_FRESHNESS
 from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_asset_key
 from orchestration.kpis import build_mode
 from orchestration.kpis.dbt_tests import dbt_test_description
-from orchestration.kpis.project import dbt_project, ensure_manifest, warehouse_target_path
+from orchestration.kpis.project import (
+    WarehouseDbtCli,
+    dbt_project,
+    ensure_manifest,
+    timed_dbt_process,
+    warehouse_target_path,
+)
 from orchestration.kpis.python_sources import PYTHON_SOURCE_SELECTION, build_source_tests_check
 from orchestration.resources import WarehouseResource
 
@@ -205,7 +211,7 @@ def _dbt_build(
     warehouse_lock.record_child(warehouse.path, invocation.process.pid)
     # The crash tests' hold, with the dbt process under way.
     pause_point("dbt")
-    events = invocation.stream()
+    events = timed_dbt_process(invocation.stream(), context.log.info, "build")
     fetch = fetched_metadata()
     if not fetch:
         yield from events
@@ -319,5 +325,5 @@ def _release_warehouse(adapter) -> None:
 defs = dg.Definitions(
     assets=[kpi_dbt_models, kpi_history_models],
     asset_checks=[build_source_tests_check()],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+    resources={"dbt": WarehouseDbtCli(project_dir=dbt_project)},
 )

@@ -25,7 +25,7 @@ from dagster_dbt import DbtCliResource
 from orchestration import warehouse_lock
 from orchestration.keys import dbt_model_asset_key
 from orchestration.kpis.dbt_tests import dbt_test_description
-from orchestration.kpis.project import ensure_manifest, warehouse_target_path
+from orchestration.kpis.project import ensure_manifest, timed_dbt_process, warehouse_target_path
 from orchestration.resources import WarehouseResource
 
 PYTHON_SOURCE = "kpi_python"
@@ -149,7 +149,8 @@ def build_source_tests_check() -> dg.AssetChecksDefinition:
         )
         # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
         warehouse_lock.record_child(warehouse.path, invocation.process.pid)
-        invocation.wait()
+        for _ in timed_dbt_process(invocation.stream_raw_events(), context.log.info, "test"):
+            pass
         results = {
             result["unique_id"]: result
             for result in invocation.get_artifact("run_results.json")["results"]
