@@ -1,7 +1,8 @@
-"""The landing contract as data: systems, entities, columns, keys and row rules.
+"""The landing contract as data: systems, entities, columns, keys, dates and row rules.
 
 Everything that reads, validates or generates landing data derives from ``ENTITIES``
-so the contract is written down once. It is a library: it imports nothing of the
+so the contract is written down once; ``docs/landing-contract.md`` is rendered from it
+(``python -m expectations.contract_doc write``). It is a library: it imports nothing of the
 project, and the Dagster code, the quality suites and the demo generator all read it.
 Rules are SQL boolean expressions over the *typed* columns; a row breaks a rule
 when the expression is false (a null result means a compared value is absent and the
@@ -21,6 +22,22 @@ SQL_TYPES = {
     "decimal": "DECIMAL(18,4)",
     "integer": "BIGINT",
     "boolean": "BOOLEAN",
+}
+
+# How a delivered value of each type is written (the extract types them so; a value
+# that does not read as its type quarantines the row).
+TYPE_FORMATS = {
+    "text": "Any text.",
+    "enum": "One of the column's allowed values, exactly (case matters; surrounding "
+    "spaces are ignored).",
+    "ts": "ISO 8601: `YYYY-MM-DD`, optionally with a time `hh:mm[:ss[.fff]]` after `T` or "
+    "a space and an offset (`Z`, `+hh`, `+hh:mm`, `+hhmm`); a time without an offset is "
+    "UTC. Stored in UTC without an offset.",
+    "date": "`YYYY-MM-DD` (a timestamp at midnight UTC reads as its date).",
+    "decimal": "A number with an optional sign, a decimal point and an exponent "
+    "(`12.5`, `-3`, `1e3`); stored with four decimal places.",
+    "integer": "A whole number with an optional sign (`42`, `42.0`).",
+    "boolean": "`true`, `false`, `1` or `0`, in any case.",
 }
 
 
@@ -44,8 +61,34 @@ class Column:
 
 @dataclass(frozen=True)
 class Rule:
+    """A row rule: its name (the quarantine reason) and its SQL, with the rule's shape.
+
+    ``kind`` and ``columns`` say what the SQL says, for readers that must not parse it
+    (the demo generator breaks rules by kind, the contract's document words them):
+
+    - ``not_before`` (later, earlier): ``later >= earlier``;
+    - ``non_negative`` (column): ``column >= 0``; ``positive`` (column): ``column > 0``;
+    - ``between`` (column, low, high): ``column between low and high``;
+    - ``at_most`` (column, bound): ``column <= bound``;
+    - ``present_when`` (column, required, *values): ``required`` is not null when
+      ``column`` is one of ``values``;
+    - ``first_of_month`` (column): the date is the first day of its month;
+    - ``in_unit_interval`` (column): ``0 < column <= 1``.
+    """
+
     name: str
     sql: str
+    kind: str = ""
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """``column`` holds a ``parent_column`` of the entity ``parent`` (``system.entity``)."""
+
+    column: str
+    parent: str
+    parent_column: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +98,14 @@ class Entity:
     description: str
     columns: tuple[Column, ...]
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    # The date that places a record in a KPI period (None: reference data, placed at the
+    # as-of date), and the later event dates KPIs count a record at.
+    anchor: str | None = None
+    events: tuple[str, ...] = ()
+    # An entity without dates of its own that its parent's dates place (order lines).
+    dated_by: str | None = None
+    # The references the quality suites check (a value without its parent is an orphan).
+    foreign_keys: tuple[ForeignKey, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -97,7 +148,62 @@ SEVERITIES = ("sev1", "sev2", "sev3")
 
 
 def _not_before(later: str, earlier: str) -> Rule:
-    return Rule(f"{later} before {earlier}", f"{later} >= {earlier}")
+    return Rule(
+        f"{later} before {earlier}", f"{later} >= {earlier}", "not_before", (later, earlier)
+    )
+
+
+def _non_negative(column: str) -> Rule:
+    return Rule(f"{column} negative", f"{column} >= 0", "non_negative", (column,))
+
+
+def _positive(column: str) -> Rule:
+    return Rule(f"{column} not positive", f"{column} > 0", "positive", (column,))
+
+
+def _between(column: str, low: int, high: int) -> Rule:
+    return Rule(
+        f"{column} outside {low} to {high}",
+        f"{column} between {low} and {high}",
+        "between",
+        (column, str(low), str(high)),
+    )
+
+
+def _at_most(column: str, bound: str) -> Rule:
+    return Rule(f"{column} above {bound}", f"{column} <= {bound}", "at_most", (column, bound))
+
+
+def _present_when(column: str, values: tuple[str, ...], required: str) -> Rule:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return Rule(
+        f"closed {column} without {required}",
+        f"{column} not in ({listed}) or {required} is not null",
+        "present_when",
+        (column, required, *values),
+    )
+
+
+def _first_of_month(column: str) -> Rule:
+    return Rule(
+        f"{column} not the first day of a month",
+        f"extract(day from {column}) = 1",
+        "first_of_month",
+        (column,),
+    )
+
+
+def _in_unit_interval(column: str) -> Rule:
+    return Rule(
+        f"{column} outside (0, 1]",
+        f"{column} > 0 and {column} <= 1",
+        "in_unit_interval",
+        (column,),
+    )
+
+
+def _fk(column: str, parent: str, parent_column: str | None = None) -> ForeignKey:
+    return ForeignKey(column, parent, parent_column or column)
 
 
 ENTITIES: tuple[Entity, ...] = (
@@ -118,6 +224,8 @@ ENTITIES: tuple[Entity, ...] = (
             _r("updated_at", "ts"),
         ),
         (_not_before("churned_at", "created_at"),),
+        anchor="created_at",
+        events=("churned_at",),
     ),
     Entity(
         "crm",
@@ -135,6 +243,7 @@ ENTITIES: tuple[Entity, ...] = (
             _r("updated_at", "ts"),
         ),
         (_not_before("converted_at", "created_at"),),
+        anchor="created_at",
     ),
     Entity(
         "crm",
@@ -152,13 +261,13 @@ ENTITIES: tuple[Entity, ...] = (
             _r("updated_at", "ts"),
         ),
         (
-            Rule("amount negative", "amount >= 0"),
-            Rule(
-                "closed stage without closed_at",
-                "stage not in ('closed_won', 'closed_lost') or closed_at is not null",
-            ),
+            _non_negative("amount"),
+            _present_when("stage", ("closed_won", "closed_lost"), "closed_at"),
             _not_before("closed_at", "created_at"),
         ),
+        anchor="created_at",
+        events=("closed_at",),
+        foreign_keys=(_fk("account_id", "crm.accounts"),),
     ),
     Entity(
         "crm",
@@ -179,8 +288,10 @@ ENTITIES: tuple[Entity, ...] = (
         (
             _not_before("first_response_at", "created_at"),
             _not_before("resolved_at", "created_at"),
-            Rule("satisfaction_score outside 1 to 5", "satisfaction_score between 1 and 5"),
+            _between("satisfaction_score", 1, 5),
         ),
+        anchor="created_at",
+        events=("first_response_at", "resolved_at"),
     ),
     Entity(
         "crm",
@@ -192,8 +303,8 @@ ENTITIES: tuple[Entity, ...] = (
             _r("resolution_hours", "decimal"),
         ),
         (
-            Rule("first_response_hours not positive", "first_response_hours > 0"),
-            Rule("resolution_hours not positive", "resolution_hours > 0"),
+            _positive("first_response_hours"),
+            _positive("resolution_hours"),
         ),
     ),
     Entity(
@@ -207,7 +318,8 @@ ENTITIES: tuple[Entity, ...] = (
             _r("amount", "decimal"),
             _r("currency"),
         ),
-        (Rule("amount negative", "amount >= 0"),),
+        (_non_negative("amount"),),
+        anchor="spend_date",
     ),
     # --- sales -----------------------------------------------------------------------
     Entity(
@@ -222,7 +334,7 @@ ENTITIES: tuple[Entity, ...] = (
             _o("list_price", "decimal"),
             _r("updated_at", "ts"),
         ),
-        (Rule("unit_cost negative", "unit_cost >= 0"),),
+        (_non_negative("unit_cost"),),
     ),
     Entity(
         "sales",
@@ -241,6 +353,9 @@ ENTITIES: tuple[Entity, ...] = (
             _r("updated_at", "ts"),
         ),
         (_not_before("fulfilled_at", "ordered_at"),),
+        anchor="ordered_at",
+        events=("fulfilled_at",),
+        foreign_keys=(_fk("account_id", "crm.accounts"),),
     ),
     Entity(
         "sales",
@@ -255,10 +370,12 @@ ENTITIES: tuple[Entity, ...] = (
             _o("discount_amount", "decimal"),
         ),
         (
-            Rule("quantity not positive", "quantity > 0"),
-            Rule("unit_price negative", "unit_price >= 0"),
-            Rule("discount_amount negative", "discount_amount >= 0"),
+            _positive("quantity"),
+            _non_negative("unit_price"),
+            _non_negative("discount_amount"),
         ),
+        dated_by="sales.orders",
+        foreign_keys=(_fk("product_id", "sales.products"),),
     ),
     Entity(
         "sales",
@@ -269,7 +386,8 @@ ENTITIES: tuple[Entity, ...] = (
             _k("currency"),
             _r("usd_per_unit", "decimal"),
         ),
-        (Rule("usd_per_unit not positive", "usd_per_unit > 0"),),
+        (_positive("usd_per_unit"),),
+        anchor="rate_date",
     ),
     Entity(
         "sales",
@@ -281,12 +399,10 @@ ENTITIES: tuple[Entity, ...] = (
             _r("revenue_target", "decimal"),
         ),
         (
-            Rule(
-                "target_month not the first day of a month",
-                "extract(day from target_month) = 1",
-            ),
-            Rule("revenue_target negative", "revenue_target >= 0"),
+            _first_of_month("target_month"),
+            _non_negative("revenue_target"),
         ),
+        anchor="target_month",
     ),
     # --- ops -------------------------------------------------------------------------
     Entity(
@@ -303,6 +419,9 @@ ENTITIES: tuple[Entity, ...] = (
             _r("updated_at", "ts"),
         ),
         (_not_before("delivered_at", "shipped_at"),),
+        anchor="shipped_at",
+        events=("delivered_at",),
+        foreign_keys=(_fk("order_id", "sales.orders"),),
     ),
     Entity(
         "ops",
@@ -320,9 +439,10 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         (
             _not_before("ended_at", "started_at"),
-            Rule("units_defective negative", "units_defective >= 0"),
-            Rule("units_defective above units_produced", "units_defective <= units_produced"),
+            _non_negative("units_defective"),
+            _at_most("units_defective", "units_produced"),
         ),
+        anchor="ended_at",
     ),
     Entity(
         "ops",
@@ -334,12 +454,7 @@ ENTITIES: tuple[Entity, ...] = (
             _r("tier", "enum", TIERS),
             _r("availability_target", "decimal"),
         ),
-        (
-            Rule(
-                "availability_target outside (0, 1]",
-                "availability_target > 0 and availability_target <= 1",
-            ),
-        ),
+        (_in_unit_interval("availability_target"),),
     ),
     Entity(
         "ops",
@@ -355,6 +470,9 @@ ENTITIES: tuple[Entity, ...] = (
             _r("updated_at", "ts"),
         ),
         (_not_before("resolved_at", "started_at"),),
+        anchor="started_at",
+        events=("resolved_at",),
+        foreign_keys=(_fk("service_id", "ops.services"),),
     ),
     Entity(
         "ops",
@@ -384,9 +502,11 @@ ENTITIES: tuple[Entity, ...] = (
             _o("check_out_at", "ts"),
         ),
         (
-            Rule("scheduled_hours negative", "scheduled_hours >= 0"),
+            _non_negative("scheduled_hours"),
             _not_before("check_out_at", "check_in_at"),
         ),
+        anchor="work_date",
+        foreign_keys=(_fk("employee_id", "ops.employees"),),
     ),
 )
 

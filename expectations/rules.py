@@ -26,6 +26,7 @@ from functools import partial
 
 from expectations.config import QualityConfig
 from expectations.contract import ENTITIES, Entity
+from expectations.contract import entity as contract_entity
 
 BATCH = "{batch}"  # the placeholder GX replaces with the batch's table
 KPI_VALUES_SUITE = "kpi.kpi_values"
@@ -68,26 +69,19 @@ class Rule:
 
 # --- how records are dated --------------------------------------------------------------
 
-# The anchor of each entity (the catalog's anchors, and the dates that place reference
-# rows) and the later event dates that KPIs count a record at.
+
+# The anchor of each entity and the later event dates that KPIs count a record at, as
+# the contract states them; an entity its parent's dates place (order lines) reads them
+# through the lookup of its parent (``_order``, below).
+def _dates(entity: Entity) -> tuple[str | None, tuple[str, ...]]:
+    if entity.dated_by is None:
+        return entity.anchor, entity.events
+    parent = contract_entity(*entity.dated_by.split("."))
+    return f"_order.{parent.anchor}", tuple(f"_order.{e}" for e in parent.events)
+
+
 _DATES: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "crm.accounts": ("created_at", ("churned_at",)),
-    "crm.leads": ("created_at", ()),
-    "crm.opportunities": ("created_at", ("closed_at",)),
-    "crm.tickets": ("created_at", ("first_response_at", "resolved_at")),
-    "crm.sla_policies": (None, ()),
-    "crm.marketing_spend": ("spend_date", ()),
-    "sales.products": (None, ()),
-    "sales.orders": ("ordered_at", ("fulfilled_at",)),
-    "sales.order_lines": ("_order.ordered_at", ("_order.fulfilled_at",)),
-    "sales.fx_rates": ("rate_date", ()),
-    "sales.sales_targets": ("target_month", ()),
-    "ops.shipments": ("shipped_at", ("delivered_at",)),
-    "ops.production_runs": ("ended_at", ()),
-    "ops.services": (None, ()),
-    "ops.incidents": ("started_at", ("resolved_at",)),
-    "ops.employees": (None, ()),
-    "ops.attendance": ("work_date", ()),
+    e.qualified_name: _dates(e) for e in ENTITIES
 }
 # Entities whose anchor arrives every day: the catalog's anchors, and the fx feed.
 _VOLUME_ENTITIES = (
@@ -511,38 +505,26 @@ order by day"""
     )
 
 
+# What an orphan is, per entity and foreign key (the keys are the contract's).
+_ORPHAN_NOUNS = {
+    ("sales.orders", "account_id"): "orders of unknown accounts",
+    ("crm.opportunities", "account_id"): "opportunities of unknown accounts",
+    ("sales.order_lines", "product_id"): "order lines of unknown products",
+    ("ops.incidents", "service_id"): "incidents of services outside the catalog",
+    ("ops.shipments", "order_id"): "shipments of unknown orders",
+    ("ops.attendance", "employee_id"): "attendance rows of unknown employees",
+}
 # (entity, foreign key, parent entity, parent key, what an orphan is)
-_FOREIGN_KEYS = (
-    ("sales.orders", "account_id", "crm.accounts", "account_id", "orders of unknown accounts"),
+_FOREIGN_KEYS = tuple(
     (
-        "crm.opportunities",
-        "account_id",
-        "crm.accounts",
-        "account_id",
-        "opportunities of unknown accounts",
-    ),
-    (
-        "sales.order_lines",
-        "product_id",
-        "sales.products",
-        "product_id",
-        "order lines of unknown products",
-    ),
-    (
-        "ops.incidents",
-        "service_id",
-        "ops.services",
-        "service_id",
-        "incidents of services outside the catalog",
-    ),
-    ("ops.shipments", "order_id", "sales.orders", "order_id", "shipments of unknown orders"),
-    (
-        "ops.attendance",
-        "employee_id",
-        "ops.employees",
-        "employee_id",
-        "attendance rows of unknown employees",
-    ),
+        e.qualified_name,
+        fk.column,
+        fk.parent,
+        fk.parent_column,
+        _ORPHAN_NOUNS[(e.qualified_name, fk.column)],
+    )
+    for e in ENTITIES
+    for fk in e.foreign_keys
 )
 # Entities whose amounts are converted to US dollars: (entity, what an orphan is).
 _CURRENCIES = (

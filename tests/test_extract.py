@@ -1,4 +1,4 @@
-"""The extract against the landing contract (shared/spec/landing-contract.md).
+"""The extract against the landing contract (docs/landing-contract.md).
 
 Every test writes tiny hand-made deliveries and loads them into a fresh DuckDB file, so
 each contract rule is checked against exact rows: which are loaded, which are

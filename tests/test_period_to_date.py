@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "orchestration.cli"]
 SLICE = ["kpi_id", "dimension", "dimension_value"]
 KEY = [*SLICE, "month"]
-# A sum, a ratio, an average and a stock (kpi-catalog.md).
+# A sum, a ratio, an average and a stock (the registry's formulas).
 METHODS = {
     "revenue": "sum",
     "win_rate": "ratio",

@@ -1,4 +1,4 @@
-{#- The grains every KPI is published at (kpi-catalog.md, Time). -#}
+{#- The grains every KPI is published at (README, The KPIs). -#}
 {% macro kpi_grains() -%}
     {{ return(['day', 'week', 'month', 'quarter', 'year']) }}
 {%- endmacro %}

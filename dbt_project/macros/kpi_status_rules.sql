@@ -1,4 +1,4 @@
-{#- The status of a value against its target (kpi-catalog.md, "Values, targets, status"):
+{#- The status of a value against its target (README, "Targets with effective dates"):
     no_data without a value, no_target without a target, else green at or beyond the
     target in the KPI's direction, amber within |target| × amber tolerance of it, red
     beyond. One rule for every public table that judges a value: kpi_values and

@@ -511,7 +511,7 @@ def generate(registry: dict[str, dict] | None = None) -> dict:
             ),
         }
         if spec.denominator is None:
-            # A sum over no records is 0, not null (kpi-catalog.md, Values).
+            # A sum over no records is 0, not null (as in kpi_values).
             metric["type"] = "simple"
             metric["type_params"] = {
                 "measure": {"name": spec.numerator, "fill_nulls_with": 0, "join_to_timespine": True}

@@ -1,7 +1,8 @@
 """An independent reference implementation of the KPI catalog, used as a test oracle.
 
-It reads a landing directory as ``shared/spec/landing-contract.md`` describes it and
-computes ``kpi.kpi_values`` as ``shared/spec/kpi-catalog.md`` defines it, in plain
+It reads a landing directory as ``docs/landing-contract.md`` describes it and
+computes ``kpi.kpi_values`` as the KPI catalog defines it (the registry in
+``dbt_project/models/marts/kpis/_kpis__models.yml`` and README's "The KPIs"), in plain
 Python and pandas (csv, pyarrow, decimal, fractions; no SQL), so that tests can compare
 the warehouse with it.
 

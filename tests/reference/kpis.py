@@ -1,4 +1,4 @@
-"""The 16 KPIs of kpi-catalog.md, computed straight from the landing files.
+"""The 16 KPIs of the catalog (the KPI registry), computed straight from the landing files.
 
 The computation is kept exact until the very end: money is ``decimal.Decimal``,
 timestamps and durations are integer microseconds, counts are ints, and every value,
@@ -123,7 +123,8 @@ OUTPUT_COLUMNS = [
 # amber tolerance of 0 (its sales_targets / service catalog targets still apply).
 NO_DEFAULT = (None, 0.0)
 
-# The anchor of each entity that has one (kpi-catalog.md, "Cut-off").
+# The anchor of each entity that has one: the dates the as-of date and the cut-off
+# are taken from (dbt_project/models/intermediate/int_as_of.sql).
 ANCHORS = {
     "crm.accounts": "created_at",
     "crm.leads": "created_at",
@@ -243,7 +244,7 @@ def apply_cutoff(tables: dict[str, pd.DataFrame], cutoff_day: date) -> dict[str,
 
 
 class FxRates:
-    """US dollars per unit of a currency on a date (kpi-catalog.md, "Currency")."""
+    """US dollars per unit of a currency on a date (int_fx_rates__ranges.sql)."""
 
     def __init__(self, fx_rates: pd.DataFrame):
         by_currency: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
@@ -709,8 +710,9 @@ class Targets:
             target = self.service_targets.get(value)
             return None if target is None else Fraction(target)
         if dimension != ALL and KPI_BY_ID[kpi_id].kind == "sum":
-            # kpi-catalog.md, Target: a company-wide level says nothing about one slice's
-            # share of a sum or count; only named slice targets (revenue's) apply.
+            # README, "Targets with effective dates": a company-wide level says nothing
+            # about one slice's share of a sum or count; only named slice targets
+            # (revenue's) apply.
             return None
         return _fraction_of(self.defaults.get(kpi_id, NO_DEFAULT)[0])
 

@@ -1,9 +1,9 @@
-"""Read a landing directory as landing-contract.md describes it.
+"""Read a landing directory as docs/landing-contract.md describes it.
 
 This is deliberately a plain-Python reading of the contract (csv module, pyarrow,
 ``decimal``), independent of the warehouse's SQL, so that the two can be compared.
 Only the entity and column lists come from ``expectations.contract``; the parsing,
-the row rules and the deduplication are written here again from the specification.
+the row rules and the deduplication are written here again from the contract's words.
 
 Decisions the contract leaves open are marked "Decision:" in the comments below.
 """

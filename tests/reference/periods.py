@@ -1,4 +1,4 @@
-"""Grains, periods and the calendar of a run (kpi-catalog.md, "Time").
+"""Grains, periods and the calendar of a run (the grains of macros/kpi_helpers.sql).
 
 Periods are half-open ``[period_start, period_end)`` date ranges.  Timestamps are
 handled as integer microseconds since 1970-01-01 00:00 UTC so that durations and
