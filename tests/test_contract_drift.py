@@ -2,8 +2,8 @@
 
 ``expectations/contract.py`` is the contract. Its document (``docs/landing-contract.md``)
 is generated from it; the dbt sources of the raw tables, the as-of anchors of
-``int_as_of.sql`` and the demo generator's values each restate a part of it, and these
-tests fail when one of them drifts.
+``int_as_of.sql``, the as-of models' dates and the demo generator's values each restate
+a part of it, and these tests fail when one of them drifts.
 """
 
 from __future__ import annotations
@@ -144,6 +144,28 @@ def test_the_as_of_anchors_are_the_contracts():
     assert found
     for system, name, column in found:
         assert contract.entity(system, name).anchor == column, (system, name, column)
+
+
+def test_each_as_of_model_keeps_its_entitys_anchor_and_cuts_off_its_later_dates():
+    """The ten ``int_<entity>__as_of`` models restate the contract's dates.
+
+    Each keeps the rows whose anchor is on or before the as-of date, and reads a later
+    timestamp as null until it has happened (``before_cutoff``): every event date the
+    contract names is cut off, and what is cut off is a timestamp of the entity.
+    """
+    models = sorted((DBT / "models" / "intermediate").glob("int_*__as_of.sql"))
+    assert len(models) == 10
+    for path in models:
+        sql = path.read_text(encoding="utf-8")
+        system, name = re.search(r"ref\('stg_([a-z]+)__([a-z_]+)'\)", sql).groups()
+        assert path.name == f"int_{name}__as_of.sql"
+        entity = contract.entity(system, name)
+        anchor = re.search(r"where source_rows\.([a-z_]+) <=? as_of\.", sql).group(1)
+        assert anchor == entity.anchor, (path.name, anchor, entity.anchor)
+        cut_off = set(re.findall(r"before_cutoff\('source_rows\.([a-z_]+)'\)", sql))
+        timestamps = {c.name for c in entity.columns if c.type == "ts"} - {entity.anchor}
+        assert set(entity.events) <= cut_off, (path.name, entity.events, cut_off)
+        assert cut_off <= timestamps, (path.name, cut_off - timestamps)
 
 
 # --- the demo generator -----------------------------------------------------------------------
