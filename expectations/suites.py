@@ -21,15 +21,9 @@ from great_expectations.render.components import RenderedTableContent
 from great_expectations.render.renderer.renderer import renderer
 
 from expectations.config import QualityConfig
-from expectations.rules import (
-    KPI_VALUES_SUITE,
-    MARKS_DAYS,
-    MARKS_KPI_PERIODS,
-    Rule,
-    TimeFrame,
-    entity_rules,
-    kpi_rules,
-)
+from expectations.entity_rules import entity_rules
+from expectations.kpi_rules import kpi_rules
+from expectations.rules import KPI_VALUES_SUITE, MARKS_DAYS, MARKS_KPI_PERIODS, Rule, TimeFrame
 
 GX_SEVERITY = {"error": "critical", "warn": "warning"}
 # Unexpected rows shown on a Data Docs page; the stored result keeps GX's larger sample.

@@ -25,8 +25,10 @@ import pytest
 import yaml
 
 from expectations.config import DEFAULT_CONFIG_PATH, QualityConfig
+from expectations.entity_dates import time_frame
+from expectations.entity_rules import entity_rules
+from expectations.kpi_rules import kpi_rules
 from expectations.quality_state import write_kpi_quality
-from expectations.rules import entity_rules, kpi_rules, time_frame
 from expectations.runner import collect_marks, store_results, validate
 
 CLI = [sys.executable, "-m", "orchestration.cli"]

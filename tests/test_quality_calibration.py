@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from expectations.config import DEFAULT_CONFIG_PATH, QualityConfig, QualityConfigError
-from expectations.rules import BLOCKING_SUFFIX, TimeFrame, entity_rules, kpi_rules
+from expectations.entity_rules import entity_rules
+from expectations.kpi_rules import kpi_rules
+from expectations.rules import BLOCKING_SUFFIX, TimeFrame
 from expectations.runner import RuleOutcome, store_results
 from orchestration.operations import alerts as al
 

@@ -9,8 +9,9 @@ fact on those pages is written once elsewhere, and this module renders it:
   (``models/_groups.yml``, the perspective stewards);
 - ``docs/quality_rules.md``: the docs block ``data_quality_rules``, the description of
   the exposure ``data_quality_rules``: every Great Expectations rule with its severity and
-  threshold, from ``expectations/quality.yml`` (through ``expectations/rules.py``, which
-  builds the suites from it, so the page says what the checks do).
+  threshold, from ``expectations/quality.yml`` (through ``expectations/entity_rules.py``
+  and ``expectations/kpi_rules.py``, which build the suites from it, so the page says what
+  the checks do).
 
 Both files are committed so that ``dbt docs generate`` works on a fresh clone; ``check``
 fails (and so does CI) when either differs from what its sources generate now.
@@ -156,7 +157,9 @@ def target_lines(kpi: dict) -> list[str]:
 def quality_rules() -> tuple[list, list]:
     """The entity rules and the KPI-output rules of the default quality configuration."""
     from expectations.config import DEFAULT_CONFIG_PATH, QualityConfig
-    from expectations.rules import TimeFrame, entity_rules, kpi_rules
+    from expectations.entity_rules import entity_rules
+    from expectations.kpi_rules import kpi_rules
+    from expectations.rules import TimeFrame
 
     config = QualityConfig.load(DEFAULT_CONFIG_PATH)
     # Descriptions do not depend on the run's dates; any frame builds the same rules.

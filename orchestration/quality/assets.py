@@ -24,15 +24,11 @@ from datetime import date
 import dagster as dg
 
 from expectations.config import QualityConfig
+from expectations.entity_dates import time_frame
+from expectations.entity_rules import entity_rules
+from expectations.kpi_rules import kpi_rules
 from expectations.quality_state import QUALITY_TABLE, checks_without_result, write_kpi_quality
-from expectations.rules import (
-    MARKS_DAYS,
-    Rule,
-    TimeFrame,
-    entity_rules,
-    kpi_rules,
-    time_frame,
-)
+from expectations.rules import MARKS_DAYS, Rule, TimeFrame
 from expectations.runner import collect_marks, store_results, validate
 from orchestration.crash_points import pause_point
 from orchestration.docs_server import data_docs_url
