@@ -6,6 +6,17 @@ import dagster as dg
 
 OWNER_DATA_ENGINEERING = "team:data-engineering"
 
+# The scorecards: their group and job (the resources tell a scorecard run, which only
+# reads the published copy, by these) and their partitions.
+REPORTS_GROUP = "reports"
+SCORECARD_JOB = "monthly_scorecard"
+# The months that can render: every month complete in the published copy, registered by
+# the pipeline as it publishes (SCORECARD_MONTHS_KEY). A month still loading, or before
+# the data starts, is not a partition at all, so the UI offers only what renders.
+SCORECARD_MONTHS = "scorecard_months"
+MONTHLY = dg.DynamicPartitionsDefinition(name=SCORECARD_MONTHS)
+SCORECARD_MONTHS_KEY = dg.AssetKey(["published", "scorecard_months"])
+
 
 def raw_asset_key(system: str, entity: str) -> dg.AssetKey:
     """The loaded landing entity: the extract asset and the dbt source are this key."""

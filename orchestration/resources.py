@@ -8,12 +8,11 @@ import duckdb
 
 from orchestration import warehouse_lock
 from orchestration.ingestion.extract import connect
+from orchestration.keys import REPORTS_GROUP, SCORECARD_JOB
 
 
 def _writes_warehouse(run: dg.DagsterRun | None) -> bool:
     """Whether a run may write the working warehouse (the scorecards only read the copy)."""
-    from orchestration.reports.assets import REPORTS_GROUP, SCORECARD_JOB
-
     if run is None:
         return False
     if run.job_name == SCORECARD_JOB:

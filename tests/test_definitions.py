@@ -11,13 +11,12 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import PIPELINE_JOB, build_definitions, defs
-from orchestration.keys import KPI_ALERTS_KEY, PUBLISHED_KPI_KEY
+from orchestration.keys import KPI_ALERTS_KEY, PUBLISHED_KPI_KEY, REPORTS_GROUP, SCORECARD_JOB
 from orchestration.operations.assets import NOTIFICATIONS_KEY
 from orchestration.operations.config import WAREHOUSE_TAG
 from orchestration.operations.schedules import PIPELINE_JOB as SCHEDULED_PIPELINE_JOB
 from orchestration.operations.schedules import PIPELINE_SCHEDULE
 from orchestration.operations.sensors import DELIVERY_SENSOR, FAILURE_SENSOR
-from orchestration.reports.assets import REPORTS_GROUP, SCORECARD_JOB
 from orchestration.settings import Settings
 
 
@@ -121,7 +120,7 @@ def test_every_schedule_and_sensor_starts_stopped(monkeypatch):
 
 
 def test_scorecard_partitions_are_the_months_the_pipeline_registers():
-    from orchestration.reports.assets import SCORECARD_MONTHS, SCORECARD_MONTHS_KEY
+    from orchestration.keys import SCORECARD_MONTHS, SCORECARD_MONTHS_KEY
 
     partitions = defs.resolve_job_def(SCORECARD_JOB).partitions_def
     assert isinstance(partitions, dg.DynamicPartitionsDefinition)

@@ -830,7 +830,7 @@ def test_scorecard_schedule_runs_last_month_on_business_day_n(monkeypatch):
 
 
 def test_the_scorecard_schedule_waits_for_the_month_to_be_a_partition(monkeypatch):
-    from orchestration.reports.assets import MONTHLY, SCORECARD_MONTHS
+    from orchestration.keys import MONTHLY, SCORECARD_MONTHS
 
     monkeypatch.setenv("KPI_SCORECARD_BUSINESS_DAY", "3")
 
@@ -852,7 +852,7 @@ def test_the_scorecard_schedule_waits_for_the_month_to_be_a_partition(monkeypatc
 
 
 def _scorecard_months_ticks(repository, schedule_name, instance):
-    from orchestration.reports.assets import SCORECARD_MONTHS
+    from orchestration.keys import SCORECARD_MONTHS
 
     def tick():
         context = dg.build_schedule_context(

@@ -20,10 +20,11 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.keys import SCORECARD_JOB
 from orchestration.operations.business_days import BusinessCalendar
 from orchestration.operations.config import ConfigError, OperationsConfig
 from orchestration.operations.reminders import commentary_due, plan_reminders, send_reminders
-from orchestration.reports.schedules import SCORECARD_JOB, build_scorecard_schedule
+from orchestration.reports.schedules import build_scorecard_schedule
 from orchestration.settings import published_path_for
 from reports.commentary import load_commentary
 from reports.owners import load_owners

@@ -95,7 +95,7 @@ def test_the_ui_instance_holds_the_check_results(instance):
 
 
 def test_the_ui_offers_exactly_the_months_that_render(demo, instance):
-    from orchestration.reports.assets import SCORECARD_MONTHS
+    from orchestration.keys import SCORECARD_MONTHS
     from reports.scorecard import latest_complete_month
 
     _, result = demo

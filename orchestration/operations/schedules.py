@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.keys import REPORTS_GROUP
 from orchestration.operations.config import WAREHOUSE_TAG, OperationsConfig
-from orchestration.reports.assets import REPORTS_GROUP
 
 PIPELINE_JOB = "kpi_pipeline"
 PIPELINE_SCHEDULE = "kpi_pipeline_daily"

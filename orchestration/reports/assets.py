@@ -11,24 +11,24 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.keys import OWNER_DATA_ENGINEERING, PUBLISHED_KPI_KEY
+from orchestration.keys import (
+    MONTHLY,
+    OWNER_DATA_ENGINEERING,
+    PUBLISHED_KPI_KEY,
+    REPORTS_GROUP,
+    SCORECARD_MONTHS,
+    SCORECARD_MONTHS_KEY,
+)
+from orchestration.operations.config import OperationsConfig
+from orchestration.reports.schedules import build_scorecard_job, build_scorecard_schedule
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
-
-REPORTS_GROUP = "reports"
-SCORECARD_JOB = "monthly_scorecard"
 
 SCORECARD_KEY = dg.AssetKey(["reports", "monthly_scorecard"])
 OWNER_SCORECARDS_KEY = dg.AssetKey(["reports", "owner_scorecards"])
 SCORECARD_EMAIL_KEY = dg.AssetKey(["reports", "scorecard_email"])
 OWNER_EMAILS_KEY = dg.AssetKey(["reports", "owner_scorecard_emails"])
 
-# The months that can render: every month complete in the published copy, registered by
-# the pipeline as it publishes (SCORECARD_MONTHS_KEY). A month still loading, or before
-# the data starts, is not a partition at all, so the UI offers only what renders.
-SCORECARD_MONTHS = "scorecard_months"
-MONTHLY = dg.DynamicPartitionsDefinition(name=SCORECARD_MONTHS)
-SCORECARD_MONTHS_KEY = dg.AssetKey(["published", "scorecard_months"])
 OWNERS = [OWNER_DATA_ENGINEERING, "team:finance"]
 BACKFILL_TAG = "dagster/backfill"
 
@@ -354,11 +354,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
                 "owners_without_address": dg.MetadataValue.json(unmapped),
             }
         )
-
-    # The job and its schedule name this module's group and partitions: imported here,
-    # as schedules.py imports this module.
-    from orchestration.operations.config import OperationsConfig
-    from orchestration.reports.schedules import build_scorecard_job, build_scorecard_schedule
 
     return dg.Definitions(
         assets=[

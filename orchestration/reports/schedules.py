@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from orchestration.keys import MONTHLY, REPORTS_GROUP, SCORECARD_JOB
 from orchestration.operations.business_days import BusinessCalendar, previous_month
 from orchestration.operations.config import OperationsConfig
-from orchestration.reports.assets import MONTHLY, REPORTS_GROUP, SCORECARD_JOB
 
 SCORECARD_SCHEDULE = "monthly_scorecard_after_close"
 
