@@ -54,7 +54,8 @@ def test_the_kpi_list_macro_names_exactly_the_defined_kpis_in_their_order():
 
 
 def test_the_scorecard_orders_the_kpis_as_the_registry_does(tmp_path, monkeypatch):
-    from reports import registry, scorecard
+    from reports import registry, scorecard_cards
+    from reports.scorecard import ScorecardError
 
     assert registry.catalog_order() == list(definitions())
     reordered = tmp_path / "_kpis__models.yml"
@@ -72,15 +73,15 @@ def test_the_scorecard_orders_the_kpis_as_the_registry_does(tmp_path, monkeypatc
     monkeypatch.setattr(registry, "REGISTRY_FILE", reordered)
     rows = [{"kpi_id": k} for k in ("revenue", "zeta", "alpha", "win_rate")]
     # KPIs the registry does not list come last, by id.
-    assert [r["kpi_id"] for r in scorecard._in_catalog_order(rows)] == [
+    assert [r["kpi_id"] for r in scorecard_cards.in_catalog_order(rows)] == [
         "win_rate",
         "revenue",
         "alpha",
         "zeta",
     ]
     monkeypatch.setattr(registry, "REGISTRY_FILE", tmp_path / "missing.yml")
-    with pytest.raises(scorecard.ScorecardError, match=r"^The KPI registry .*missing\.yml cannot"):
-        scorecard._in_catalog_order(rows)
+    with pytest.raises(ScorecardError, match=r"^The KPI registry .*missing\.yml cannot"):
+        scorecard_cards.in_catalog_order(rows)
 
 
 def test_each_docs_block_states_the_current_formula_and_owner():
