@@ -5,7 +5,8 @@ scorecard, mail, the archive) never import ``orchestration/``, and ``reports/`` 
 import ``expectations/``; imports inside functions count too. Nothing imports the command
 line but the benchmark that times it. Inside ``reports/`` the imports form no cycle: the
 view model (``reports.model``) is read by the charts, templates, archive and mail, and
-``reports.scorecard`` alone puts them together.
+``reports.scorecard`` alone puts them together. The demo generator's modules
+(``orchestration/demo/``) form no cycle either.
 """
 
 from __future__ import annotations
@@ -123,6 +124,12 @@ def test_no_module_of_the_project_imports_itself_back():
     graph = module_graph("orchestration", "expectations", "reports", "tests")
     # The graph spans the packages: the CLI reaches the reports library.
     assert "reports.scorecard" in graph["orchestration.cli"]
+    assert cycles(graph) == []
+
+
+def test_the_demo_generator_modules_import_one_way():
+    graph = module_graph("orchestration/demo")
+    assert "orchestration.demo.delivery" in graph["orchestration.demo.generator"]
     assert cycles(graph) == []
 
 
