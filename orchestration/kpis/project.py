@@ -29,9 +29,9 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 class WarehouseDbtCli(DbtCliResource):
     """dagster-dbt's dbt resource without two fixed costs of each run that serve nothing here.
 
-    - dagster-dbt learns dbt's version by running ``dbt --version`` once per run (about
-      1.8 s). dbt runs from this interpreter's environment (see PATH above), so it is the
-      installed dbt-core's version, read without a process.
+    - dagster-dbt learns dbt's version by running ``dbt --version`` once per run (2–3 s:
+      it also looks up the latest release). dbt runs from this interpreter's environment
+      (see PATH above), so it is the installed dbt-core's version, read without a process.
     - dagster-dbt builds a dbt adapter in this process for each ``dbt`` call, loading
       every dbt macro (about 2 s for the first call of a process, under 1 s for later
       ones), only so that its ``fetch_row_counts``/``fetch_column_metadata`` can query the
@@ -61,8 +61,8 @@ DBT_PROCESS_SECONDS = re.compile(r"^The dbt process ran (\d+(?:\.\d+)?) s")
 def timed_dbt_process(events: Iterable, log: Callable[[str], None], command: str) -> Iterator:
     """The dbt events, logging the process's run time once they end.
 
-    Called right after dagster-dbt started the process; its last event comes when the
-    process closes its output.
+    The steps iterate it as soon as dagster-dbt has started the process, which is when the
+    clock starts; the last event comes when the process closes its output.
     """
     started = time.monotonic()
     yield from events
