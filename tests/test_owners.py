@@ -559,11 +559,10 @@ def test_the_monthly_job_mails_each_mapped_owner_their_scorecard(
 ):
     from orchestration.cli import _settings_for
     from orchestration.definitions import build_definitions
+    from orchestration.keys import SCORECARD_JOB, SCORECARD_MONTHS
     from orchestration.reports.assets import (
         OWNER_EMAILS_KEY,
         OWNER_SCORECARDS_KEY,
-        SCORECARD_JOB,
-        SCORECARD_MONTHS,
         complete_months,
     )
 

@@ -854,11 +854,10 @@ def test_dagster_partition_renders_and_emails_the_month(
 
     from orchestration.cli import _settings_for
     from orchestration.definitions import build_definitions
+    from orchestration.keys import SCORECARD_JOB, SCORECARD_MONTHS
     from orchestration.reports.assets import (
         SCORECARD_EMAIL_KEY,
-        SCORECARD_JOB,
         SCORECARD_KEY,
-        SCORECARD_MONTHS,
         complete_months,
     )
 
