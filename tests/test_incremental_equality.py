@@ -5,12 +5,18 @@ One landing folder, two warehouses: A runs as every day (incremental staging), B
 folder the way deliveries do, runs both at once and requires identical published KPIs:
 
 0. the first run (A builds in full: no staging tables yet);
-1. a day's deliveries, a late correction of an order of a month closed long ago, and an
-   order in a currency without any fx rate (A incremental);
+1. a day's deliveries, a late correction of an order of a month closed long ago, an
+   order in a currency without any fx rate, a late line of an old order and a new unit
+   cost of a product (A incremental);
 2. an outage over the month's end: no run for a day, then two days at once, with the
    late fx rate of that currency (A incremental);
-3. a removed delivery file and a new definition version of a KPI in a copy of the dbt
+3. a run as of an earlier day: the cut-off moves back, orders after it leave the facts
+   and fulfilments after it are undone (A incremental);
+4. a removed delivery file and a new definition version of a KPI in a copy of the dbt
    project (A builds in full and says why, both reasons).
+
+Besides the published tables, the order facts (marts.fct_orders, incremental by order)
+must be equal row for row.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -36,7 +43,10 @@ CLI = [sys.executable, "-m", "orchestration.cli"]
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(csv|parquet)$")
 HELD_DAYS = 3
 COMPARED = ("kpi.kpi_values", "kpi.kpi_values_reported", "kpi.kpi_quality")
+FACTS = ("marts.fct_orders",)
 INCREMENTAL = "dbt build: incremental"
+# dbt's line for a model built incrementally (its table kept, some rows replaced).
+FACTS_INCREMENTAL = "incremental model marts.fct_orders"
 FULL = "dbt build: full refresh, because"
 ORDER_COLUMNS = [
     "order_id", "account_id", "ordered_at", "status", "channel", "region",
@@ -54,11 +64,11 @@ def _env(warehouse: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def _run_both(landing: Path, a: Path, b: Path, **env: str) -> str:
+def _run_both(landing: Path, a: Path, b: Path, *args: str, **env: str) -> str:
     """Run A (incremental) and B (--full-refresh) at once; A's stderr."""
     processes = [
         subprocess.Popen(
-            [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(wh), *flags],
+            [*CLI, "run", "--landing-dir", str(landing), "--warehouse", str(wh), *args, *flags],
             cwd=ROOT,
             env=_env(wh, **env),
             stdout=subprocess.PIPE,
@@ -92,6 +102,11 @@ def _assert_same_kpis(a: Path, b: Path) -> None:
         right = _read(published_path_for(b), sql)
         own = [c for c in left.columns if c in ("run_id", "reported_at")]
         left, right = left.drop(columns=own), right.drop(columns=own)
+        assert len(left) > 0, table
+        pd.testing.assert_frame_equal(left, right, check_exact=True, obj=table)
+    for table in FACTS:
+        sql = f"select * from {table} order by all"
+        left, right = _read(a, sql), _read(b, sql)
         assert len(left) > 0, table
         pd.testing.assert_frame_equal(left, right, check_exact=True, obj=table)
 
@@ -171,6 +186,39 @@ def _order_in_chf(warehouse: Path, landing: Path) -> None:
     _write_csv(landing / "sales" / "order_lines" / "chf-order.csv", [line])
 
 
+def _late_line(warehouse: Path, landing: Path) -> str:
+    """A line delivered late for an order of a month closed long ago."""
+    line = _read(
+        warehouse,
+        "select l.* from staging.stg_sales__order_lines l "
+        "join staging.stg_sales__orders o using (order_id) "
+        "where o.status = 'fulfilled' and o.currency = 'USD' "
+        "and o.ordered_at < timestamp '2025-03-01' order by l.order_id limit 1",
+    ).iloc[0]
+    row = {
+        "order_id": line["order_id"],
+        "line_number": "99",
+        "product_id": line["product_id"],
+        "quantity": "2",
+        "unit_price": "125.50",
+        "discount_amount": "0",
+    }
+    _write_csv(landing / "sales" / "order_lines" / "late-line.csv", [row])
+    return row["order_id"]
+
+
+def _new_unit_cost(warehouse: Path, landing: Path) -> tuple[str, str]:
+    """A product's new unit cost: the margin of every order with a line of it changes."""
+    product = _read(
+        warehouse, "select * from staging.stg_sales__products order by product_id limit 1"
+    ).iloc[0]
+    row = {c: _text(product[c]) for c in product.index if not c.startswith("_")}
+    row["unit_cost"] = str(round(float(product["unit_cost"]) * 1.5, 2))
+    row["updated_at"] = "2026-10-29T18:00:00Z"
+    _write_csv(landing / "sales" / "products" / "cost-change.csv", [row])
+    return row["product_id"], row["unit_cost"]
+
+
 def _new_definition_version(project: Path) -> None:
     shutil.copytree(
         DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
@@ -202,18 +250,26 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
     assert f"{FULL} the warehouse has no staging tables" in log
     _assert_same_kpis(a, b)
 
-    # 1. A day's deliveries, a late correction of an old month, an order without fx rate.
+    # 1. A day's deliveries, a late correction of an old month, an order without fx rate,
+    # a late line of an old order and a product's new unit cost.
     for relative in days[0]:
         _copy(full, landing, relative)
     corrected = _late_correction(a, landing)
     _order_in_chf(a, landing)
+    lines = "select line_count from marts.fct_orders where order_id = "
+    extended = _late_line(a, landing)
+    line_count = _read(a, f"{lines}'{extended}'").iloc[0, 0]
+    costed, new_cost = _new_unit_cost(a, landing)
     log = _run_both(landing, a, b)
-    assert INCREMENTAL in log and FULL not in log
+    assert INCREMENTAL in log and FULL not in log and FACTS_INCREMENTAL in log
     _assert_same_kpis(a, b)
     orders = "select order_id, status, currency from marts.fct_orders where order_id in "
     changed = _read(a, f"{orders}('{corrected}', 'ORD-CHF-1')").set_index("order_id")
     assert changed.loc[corrected, "status"] == "cancelled"
     assert changed.loc["ORD-CHF-1", "currency"] == "CHF"
+    assert _read(a, f"{lines}'{extended}'").iloc[0, 0] == line_count + 1
+    cost = "select unit_cost from staging.stg_sales__products where product_id = "
+    assert float(_read(a, f"{cost}'{costed}'").iloc[0, 0]) == float(new_cost)
     no_rate = "select is_convertible from marts.fct_orders where order_id = 'ORD-CHF-1'"
     assert not _read(a, no_rate).iloc[0, 0]
 
@@ -225,13 +281,24 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
         [{"rate_date": "2024-01-01", "currency": "CHF", "usd_per_unit": "1.1"}],
     )
     log = _run_both(landing, a, b)
-    assert INCREMENTAL in log and FULL not in log
+    assert INCREMENTAL in log and FULL not in log and FACTS_INCREMENTAL in log
     _assert_same_kpis(a, b)
     assert _read(a, no_rate).iloc[0, 0]
+
+    # 3. A run as of two days before the latest: the cut-off moves back over orders placed
+    # and fulfilled after it.
+    latest = _read(a, "select max(ordered_at) from marts.fct_orders").iloc[0, 0]
+    earlier = (latest - pd.Timedelta(days=2)).date()
+    log = _run_both(landing, a, b, "--as-of", earlier.isoformat())
+    assert INCREMENTAL in log and FULL not in log and FACTS_INCREMENTAL in log
+    _assert_same_kpis(a, b)
+    after = f"timestamp '{earlier + timedelta(days=1)}'"
+    beyond = f"select count(*) from marts.fct_orders where ordered_at >= {after} "
+    assert _read(a, beyond + f"or fulfilled_at >= {after}").iloc[0, 0] == 0
     history = "select count(*) from history.kpi_values_history"
     kept = _read(a, history).iloc[0, 0]
 
-    # 3. A removed delivery and a new definition version: A falls back to a full build.
+    # 4. A removed delivery and a new definition version: A falls back to a full build.
     removed = sorted((landing / "crm" / "tickets").glob("2025-0*.*"))[0]
     removed.unlink()
     project = tmp_path / "dbt_project"

@@ -53,7 +53,7 @@ def test_a_bumped_version_is_accepted():
 def test_materialisation_config_and_incremental_filters_are_not_a_change():
     plain = "with source as (\n    select * from {{ source('sales', 'orders') }}\n)\n"
     incremental = (
-        "{{ config(materialized=staging_materialization(), unique_key=['order_id']) }}\n"
+        "{{ config(materialized=incremental_by_key(), unique_key=['order_id']) }}\n"
         "with source as (\n    select * from {{ source('sales', 'orders') }}\n"
         "    {{ changed_keys_only(source('sales', 'orders'), 'order_id') }}\n"
         "    {% if is_incremental() %}\n    and _loaded_at > (select max(_loaded_at) "
@@ -70,7 +70,7 @@ def test_the_incremental_macros_are_not_part_of_a_fingerprint():
     recorded = fingerprints.compute(manifest)
     changed = copy.deepcopy(manifest)
     for uid, macro in changed["macros"].items():
-        if uid.endswith("changed_keys_only") or uid.endswith("staging_materialization"):
+        if uid.endswith("changed_keys_only") or uid.endswith("incremental_by_key"):
             macro["macro_sql"] += "\n-- and where true"
             macro["macro_sql"] = macro["macro_sql"].replace("_loaded_at >", "_loaded_at >=")
     orders = next(n for n in changed["nodes"].values() if n["name"] == "stg_sales__orders")

@@ -1,23 +1,24 @@
-{#- The staging layer is incremental by key: a daily run rebuilds only the keys that got a
-    raw row since the model's last build, deduplicated over all raw rows of those keys, so
-    the table equals a full build. The run falls back to a full build (dbt --full-refresh)
-    whenever a raw row may have gone away: see orchestration/kpis/build_mode.py.
+{#- The staging layer and the order facts are incremental by key: a daily run rebuilds
+    only the keys its deliveries can have changed, so each table equals a full build. The
+    run falls back to a full build (dbt --full-refresh) whenever a raw row may have gone
+    away: see orchestration/kpis/build_mode.py.
 
-    Neither macro changes what a model computes, only how much of it is recomputed, so the
-    KPI fingerprints (orchestration/kpis/fingerprints.py) leave their calls out. -#}
+    None of these macros changes what a model computes, only how much of it is
+    recomputed, so the KPI fingerprints (orchestration/kpis/fingerprints.py) leave their
+    calls out. -#}
 
 {#- `incremental` where the adapter can delete+insert by key; a full table elsewhere. -#}
-{% macro staging_materialization() -%}
-    {{ return(adapter.dispatch('staging_materialization', 'kpi_warehouse')()) }}
+{% macro incremental_by_key() -%}
+    {{ return(adapter.dispatch('incremental_by_key', 'kpi_warehouse')()) }}
 {%- endmacro %}
 
-{% macro default__staging_materialization() -%}
+{% macro default__incremental_by_key() -%}
     {{ return('incremental') }}
 {%- endmacro %}
 
 {#- dbt-spark has no delete+insert, and its merge needs Delta, Iceberg or Hudi tables; the
-    project's Spark tables are plain Parquet, so Spark rebuilds staging in full. -#}
-{% macro spark__staging_materialization() -%}
+    project's Spark tables are plain Parquet, so Spark rebuilds these models in full. -#}
+{% macro spark__incremental_by_key() -%}
     {{ return('table') }}
 {%- endmacro %}
 
@@ -44,4 +45,95 @@
         )
     )
     {%- endif %}
+{%- endmacro %}
+
+{#- The `loaded_through` of the last successful build of the whole project
+    (meta.dbt_build_state, written by the pipeline after the build): every raw row loaded
+    since has a `_loaded_at` at or after it. Null where no such build is on record (a
+    first build, a warehouse built by plain `dbt build`): then every row counts as new. -#}
+{% macro last_build_loaded_through() -%}
+    {%- set state = adapter.get_relation(
+        database=this.database, schema='meta', identifier='dbt_build_state'
+    ) -%}
+    {%- if state is none -%}
+        cast(null as timestamp)
+    {%- else -%}
+        (select max(loaded_through) from {{ state }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The raw table of a landing entity. Read by name, not as a dbt source: only the
+    incremental branch reads it, and the full build's lineage is the model's own. -#}
+{% macro raw_relation(system, entity) -%}
+    {{ return(api.Relation.create(database=this.database, schema='raw_' ~ system, identifier=entity)) }}
+{%- endmacro %}
+
+{#- The orders whose row in marts.fct_orders a run must recompute (a `select order_id`):
+    - every order the as-of view holds that the table lacks or holds differently: new
+      orders, corrected ones, and those the moving cut-off reaches (placed, or fulfilled,
+      since the last build), whichever way the as-of date moved;
+    - the orders of every order line loaded since the last build;
+    - the orders with a line of a product loaded since (its cost or catalog entry);
+    - the orders of a currency with an fx rate loaded since, from that rate's date on (a
+      rate applies up to the next one), or all of them where the new rate is the
+      currency's earliest (the earliest rate also covers every date before it).
+    Orders the as-of view no longer holds are deleted after the insert
+    (delete_keys_not_in). -#}
+{% macro orders_to_recompute(as_of_orders) -%}
+    {%- set since = last_build_loaded_through() -%}
+    {%- set order_columns = [
+        'ordered_at', 'account_id', 'status', 'channel', 'region', 'sales_rep_id',
+        'currency', 'fulfilled_at'
+    ] -%}
+    select as_of.order_id
+    from {{ as_of_orders }} as as_of
+    left join {{ this }} as built on as_of.order_id = built.order_id
+    where built.order_id is null
+        {%- for column in order_columns %}
+        or as_of.{{ column }} is distinct from built.{{ column }}
+        {%- endfor %}
+
+    union
+
+    select order_id from {{ raw_relation('sales', 'order_lines') }}
+    where {{ since }} is null or _loaded_at >= {{ since }}
+
+    union
+
+    select order_lines.order_id
+    from {{ ref('stg_sales__order_lines') }} as order_lines
+    inner join {{ raw_relation('sales', 'products') }} as products
+        on order_lines.product_id = products.product_id
+    where {{ since }} is null or products._loaded_at >= {{ since }}
+
+    union
+
+    select as_of.order_id
+    from {{ as_of_orders }} as as_of
+    inner join (
+        select
+            new_rates.currency,
+            case
+                when min(new_rates.rate_date) > (
+                    select min(rates.rate_date) from {{ raw_relation('sales', 'fx_rates') }} as rates
+                    where rates.currency = new_rates.currency
+                ) then min(new_rates.rate_date)
+            end as changed_from
+        from {{ raw_relation('sales', 'fx_rates') }} as new_rates
+        where {{ since }} is null or new_rates._loaded_at >= {{ since }}
+        group by new_rates.currency
+    ) as rates_since
+        on as_of.currency = rates_since.currency
+    where rates_since.changed_from is null
+        or cast(as_of.ordered_at as date) >= rates_since.changed_from
+{%- endmacro %}
+
+{#- A post-hook: after an incremental run, delete the rows whose key `key` the model
+    `source_model` no longer holds (an order corrected to a date after the cut-off, or an
+    earlier as-of date). Nothing on a full build. -#}
+{% macro delete_keys_not_in(key, source_model) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where {{ key }} not in (select {{ key }} from {{ ref(source_model) }})
+    {%- endif -%}
 {%- endmacro %}

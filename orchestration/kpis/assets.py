@@ -171,7 +171,12 @@ def kpi_dbt_models(
     extra = ["--full-refresh"] if mode.full else []
     yield from _dbt_build(context, dbt, warehouse, extra)
     # Only after dbt succeeded (a failure raises out of the build above): a failed build
-    # leaves the last good state, and the next run compares itself with that.
+    # leaves the last good state, and the next run compares itself with that. Only after a
+    # build of the whole step too: the incremental models take its loaded_through for
+    # what they have seen, which a build of some of them (a subset picked in the UI) is not.
+    if context.is_subset:
+        context.log.info("dbt build of a subset: the last whole build stays on record.")
+        return
     with warehouse.connection() as con:
         build_mode.record(con, mode)
 

@@ -1,9 +1,9 @@
 """Whether a run's dbt build may be incremental, or must rebuild every model, and why.
 
-The staging models are incremental by key (dbt_project/macros/incremental.sql): a daily
-run recomputes only the keys that got a raw row since their last build. That equals a
-full build only while raw rows are only ever added and the code that turns them into
-tables is the code that built the tables. So the run rebuilds everything
+The staging models and the order facts are incremental by key
+(dbt_project/macros/incremental.sql): a daily run recomputes only the keys its deliveries
+can have changed. That equals a full build only while raw rows are only ever added and
+the code that turns them into tables is the code that built the tables. So the run rebuilds everything
 (``dbt build --full-refresh``) when
 
 - it was asked to (``kpi-warehouse run --full-refresh``);
@@ -16,7 +16,8 @@ tables is the code that built the tables. So the run rebuilds everything
   in a run whose build then failed still forces the next build to be full.
 
 ``meta.dbt_build_state`` holds the one row the next run compares with; it is written
-after a successful build only. The history snapshot ignores ``--full-refresh``, so a
+after a successful build of the whole step only. Its ``loaded_through`` is what the order
+facts take for the rows the last build saw. The history snapshot ignores ``--full-refresh``, so a
 full build never rewrites what was published.
 """
 

@@ -41,7 +41,14 @@ _SPACE = re.compile(r"\s+")
 # computes (an incremental build equals a full one, tests/test_incremental_equality.py):
 # its config() call, its is_incremental() blocks and the incremental-by-key macros
 # (macros/incremental.sql) are left out of the fingerprint.
-_BUILD_ONLY_MACROS = ("changed_keys_only", "staging_materialization")
+_BUILD_ONLY_MACROS = (
+    "changed_keys_only",
+    "incremental_by_key",
+    "orders_to_recompute",
+    "last_build_loaded_through",
+    "raw_relation",
+    "delete_keys_not_in",
+)
 _BUILD_ONLY_CALL = re.compile(
     r"\{\{-?\s*(?:config|" + "|".join(_BUILD_ONLY_MACROS) + r")\s*\(.*?\)\s*-?\}\}",
     re.DOTALL,

@@ -3,12 +3,22 @@
 -- known_product_* columns cover only lines of catalog products (gross margin leaves the
 -- others out). usd_per_unit is null for a currency without any rate: such an order is
 -- left out of every KPI that needs its amount.
+-- A daily run recomputes only the orders its deliveries can have changed
+-- (orders_to_recompute, macros/incremental.sql); the rest stay as built.
+{{ config(materialized=incremental_by_key(), unique_key='order_id', incremental_strategy='delete+insert') }}
+
 with orders as (
     select * from {{ ref('int_orders__as_of') }}
+    {%- if is_incremental() %}
+    where order_id in ({{ orders_to_recompute(ref('int_orders__as_of')) }})
+    {%- endif %}
 ),
 
 order_lines as (
     select * from {{ ref('stg_sales__order_lines') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from orders)
+    {%- endif %}
 ),
 
 products as (

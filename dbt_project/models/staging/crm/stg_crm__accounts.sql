@@ -1,6 +1,6 @@
 -- One row per customer account. Valid rows only (the extract quarantines the rest), one per
 -- account_id: the greatest updated_at, then the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['account_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['account_id']) }}
 
 with source as (
     select * from {{ source('crm', 'accounts') }}

@@ -1,6 +1,6 @@
 -- One row per marketing lead. Valid rows only (the extract quarantines the rest), one per
 -- lead_id: the greatest updated_at, then the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['lead_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['lead_id']) }}
 
 with source as (
     select * from {{ source('crm', 'leads') }}

@@ -1,7 +1,7 @@
 -- One row per day, marketing channel and region: the money spent. Valid rows only (the extract
 -- quarantines the rest), one per spend_date, channel, region: the later delivery, then the later
 -- row.
-{{ config(materialized=staging_materialization(), unique_key=['spend_date', 'channel', 'region']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['spend_date', 'channel', 'region']) }}
 
 with source as (
     select * from {{ source('crm', 'marketing_spend') }}

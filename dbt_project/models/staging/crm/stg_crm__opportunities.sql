@@ -1,6 +1,6 @@
 -- One row per sales opportunity. Valid rows only (the extract quarantines the rest), one per
 -- opportunity_id: the greatest updated_at, then the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['opportunity_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['opportunity_id']) }}
 
 with source as (
     select * from {{ source('crm', 'opportunities') }}

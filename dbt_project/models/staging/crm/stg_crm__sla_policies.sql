@@ -1,6 +1,6 @@
 -- One row per ticket priority: the service-level policy (reference data). Valid rows only (the
 -- extract quarantines the rest), one per priority: the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['priority']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['priority']) }}
 
 with source as (
     select * from {{ source('crm', 'sla_policies') }}

@@ -1,6 +1,6 @@
 -- One row per support case. Valid rows only (the extract quarantines the rest), one per
 -- ticket_id: the greatest updated_at, then the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['ticket_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['ticket_id']) }}
 
 with source as (
     select * from {{ source('crm', 'tickets') }}

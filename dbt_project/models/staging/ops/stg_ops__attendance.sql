@@ -1,6 +1,6 @@
 -- One row per employee per scheduled work day. Valid rows only (the extract quarantines the rest),
 -- one per employee_id, work_date: the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['employee_id', 'work_date']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['employee_id', 'work_date']) }}
 
 with source as (
     select * from {{ source('ops', 'attendance') }}

@@ -1,7 +1,7 @@
 -- One row per incident of a service; resolved_at null while it is ongoing. Valid rows only (the
 -- extract quarantines the rest), one per incident_id: the greatest updated_at, then the later
 -- delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['incident_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['incident_id']) }}
 
 with source as (
     select * from {{ source('ops', 'incidents') }}

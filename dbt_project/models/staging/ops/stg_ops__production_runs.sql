@@ -1,6 +1,6 @@
 -- One row per production run of a plant. Valid rows only (the extract quarantines the rest), one
 -- per run_id: the greatest updated_at, then the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['run_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['run_id']) }}
 
 with source as (
     select * from {{ source('ops', 'production_runs') }}

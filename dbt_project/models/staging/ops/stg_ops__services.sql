@@ -1,6 +1,6 @@
 -- One row per service of the service catalog. Valid rows only (the extract quarantines the rest),
 -- one per service_id: the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['service_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['service_id']) }}
 
 with source as (
     select * from {{ source('ops', 'services') }}

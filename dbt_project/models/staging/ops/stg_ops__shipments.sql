@@ -1,6 +1,6 @@
 -- One row per shipment of an order. Valid rows only (the extract quarantines the rest), one per
 -- shipment_id: the greatest updated_at, then the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['shipment_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['shipment_id']) }}
 
 with source as (
     select * from {{ source('ops', 'shipments') }}

@@ -1,7 +1,7 @@
 -- One row per date and currency: US dollars per one unit of the currency. Valid rows only (the
 -- extract quarantines the rest), one per rate_date, currency: the later delivery, then the later
 -- row.
-{{ config(materialized=staging_materialization(), unique_key=['rate_date', 'currency']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['rate_date', 'currency']) }}
 
 with source as (
     select * from {{ source('sales', 'fx_rates') }}

@@ -1,6 +1,6 @@
 -- One row per order line; prices in the order's currency. Valid rows only (the extract quarantines
 -- the rest), one per order_id, line_number: the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['order_id', 'line_number']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['order_id', 'line_number']) }}
 
 with source as (
     select * from {{ source('sales', 'order_lines') }}

@@ -1,7 +1,7 @@
 -- One row per product of the catalog; costs and prices in USD. Valid rows only (the extract
 -- quarantines the rest), one per product_id: the greatest updated_at, then the later delivery, then
 -- the later row.
-{{ config(materialized=staging_materialization(), unique_key=['product_id']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['product_id']) }}
 
 with source as (
     select * from {{ source('sales', 'products') }}

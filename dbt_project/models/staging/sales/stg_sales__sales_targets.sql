@@ -1,6 +1,6 @@
 -- One row per month and region: the revenue plan in USD. Valid rows only (the extract quarantines
 -- the rest), one per target_month, region: the later delivery, then the later row.
-{{ config(materialized=staging_materialization(), unique_key=['target_month', 'region']) }}
+{{ config(materialized=incremental_by_key(), unique_key=['target_month', 'region']) }}
 
 with source as (
     select * from {{ source('sales', 'sales_targets') }}
