@@ -3,8 +3,8 @@
 The staging models and the order facts are incremental by key
 (dbt_project/macros/incremental.sql): a daily run recomputes only the keys its deliveries
 can have changed. That equals a full build only while raw rows are only ever added and
-the code that turns them into tables is the code that built the tables. So the run rebuilds everything
-(``dbt build --full-refresh``) when
+the code that turns them into tables is the code that built the tables. So the run
+rebuilds everything (``dbt build --full-refresh``) when
 
 - it was asked to (``kpi-warehouse run --full-refresh``);
 - the warehouse has no record of a successful build, or no staging tables;

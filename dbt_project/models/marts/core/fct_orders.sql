@@ -5,7 +5,11 @@
 -- left out of every KPI that needs its amount.
 -- A daily run recomputes only the orders its deliveries can have changed
 -- (orders_to_recompute, macros/incremental.sql); the rest stay as built.
-{{ config(materialized=incremental_by_key(), unique_key='order_id', incremental_strategy='delete+insert') }}
+{{ config(
+    materialized=incremental_by_key(),
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+) }}
 
 with orders as (
     select * from {{ ref('int_orders__as_of') }}
