@@ -49,16 +49,17 @@
 
 {#- The `loaded_through` of the last successful build of the whole project
     (meta.dbt_build_state, written by the pipeline after the build): every raw row loaded
-    since has a `_loaded_at` at or after it. Null where no such build is on record (a
-    first build, a warehouse built by plain `dbt build`): then every row counts as new. -#}
+    since has a `_loaded_at` at or after it. Where no such build is on record (a first
+    build, a warehouse built by plain `dbt build`), the beginning of time: every row
+    counts as new. -#}
 {% macro last_build_loaded_through() -%}
     {%- set state = adapter.get_relation(
         database=this.database, schema='meta', identifier='dbt_build_state'
     ) -%}
     {%- if state is none -%}
-        cast(null as timestamp)
+        cast('1900-01-01' as timestamp)
     {%- else -%}
-        (select max(loaded_through) from {{ state }})
+        (select coalesce(max(loaded_through), cast('1900-01-01' as timestamp)) from {{ state }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -96,7 +97,7 @@
     union
 
     select order_id from {{ raw_relation('sales', 'order_lines') }}
-    where {{ since }} is null or _loaded_at >= {{ since }}
+    where _loaded_at >= {{ since }}
 
     union
 
@@ -104,7 +105,7 @@
     from {{ ref('stg_sales__order_lines') }} as order_lines
     inner join {{ raw_relation('sales', 'products') }} as products
         on order_lines.product_id = products.product_id
-    where {{ since }} is null or products._loaded_at >= {{ since }}
+    where products._loaded_at >= {{ since }}
 
     union
 
@@ -120,7 +121,7 @@
                 ) then min(new_rates.rate_date)
             end as changed_from
         from {{ raw_relation('sales', 'fx_rates') }} as new_rates
-        where {{ since }} is null or new_rates._loaded_at >= {{ since }}
+        where new_rates._loaded_at >= {{ since }}
         group by new_rates.currency
     ) as rates_since
         on as_of.currency = rates_since.currency
