@@ -77,3 +77,23 @@ def test_the_incremental_macros_are_not_part_of_a_fingerprint():
     assert "macro.kpi_warehouse.changed_keys_only" in orders["depends_on"]["macros"]
 
     assert fingerprints.problems(recorded, fingerprints.compute(changed)) == []
+
+
+def test_the_warehouse_file_name_is_not_part_of_a_fingerprint():
+    # dbt names the database after the warehouse file (KPI_WAREHOUSE_PATH); a developer
+    # whose warehouse is prod.duckdb parses the same definitions.
+    manifest = fingerprints.load_manifest()
+    recorded = fingerprints.compute(manifest)
+    renamed = copy.deepcopy(manifest)
+    semantic_models = renamed["semantic_models"].values()
+    assert any(m["node_relation"]["relation_name"] for m in semantic_models)
+    for model in semantic_models:
+        relation = model["node_relation"]
+        old = relation["database"]
+        relation["database"] = "prod"
+        relation["relation_name"] = relation["relation_name"].replace(f'"{old}"', '"prod"')
+    assert fingerprints.compute(renamed) == recorded
+    # The schema and table a semantic model reads still are.
+    for model in semantic_models:
+        model["node_relation"]["alias"] += "_v2"
+    assert fingerprints.problems(recorded, fingerprints.compute(renamed))

@@ -139,9 +139,12 @@ def _semantic_fingerprint(manifest: dict, kpi_id: str) -> dict | None:
                 for m in model["measures"]
             ],
         }
-        # Where a model's SQL lives is not what it computes.
+        # Where a model's SQL lives is not what it computes: the database (and the
+        # relation name that holds it) is the warehouse file's name, KPI_WAREHOUSE_PATH.
         definition["node_relation"] = {
-            k: v for k, v in (definition["node_relation"] or {}).items() if k != "database"
+            k: v
+            for k, v in (definition["node_relation"] or {}).items()
+            if k not in ("database", "relation_name")
         }
         digest.update(uid.encode() + b"\0" + json.dumps(definition, sort_keys=True).encode())
         upstream.update(model["depends_on"].get("nodes", []))
