@@ -21,7 +21,7 @@ from dagster_dbt import DbtCliResource
 
 from expectations.quality_state import write_kpi_quality
 from orchestration.keys import KPI_ALERTS_KEY
-from orchestration.kpis.project import dbt_project
+from orchestration.kpis.project import dbt_project, warehouse_target_path
 from orchestration.kpis.python_sources import (
     build_source_tests_check,
     check_declared_columns,
@@ -185,3 +185,15 @@ def test_the_declared_data_tests_run_as_blocking_checks(written, tmp_path):
             "kpi_quality"
         ),
     }
+    # The results come from dbt's structured log: the process writes no run_results.json.
+    duplicate = next(
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name.startswith("source_unique_combination_kpi_python_kpi_quality")
+    )
+    assert duplicate.metadata["failures"].value == 1
+    assert "It ended 'fail': Got 1 result, configured to fail if != 0" in duplicate.description
+    target = dbt_project.project_dir / warehouse_target_path(str(warehouse))
+    assert (target / "partial_parse.msgpack").exists()
+    assert not (target / "run_results.json").exists()
+    assert not (target / "manifest.json").exists()

@@ -28,6 +28,7 @@ from orchestration.keys import OWNER_DATA_ENGINEERING, dbt_model_asset_key, raw_
 from orchestration.kpis import build_mode
 from orchestration.kpis.dbt_tests import dbt_test_description
 from orchestration.kpis.project import (
+    NO_ARTIFACTS,
     WarehouseDbtCli,
     dbt_project,
     ensure_manifest,
@@ -208,7 +209,7 @@ def _dbt_build(
     # The history snapshot records which run published each state of kpi_values (an
     # environment variable, not a var: a new var every run would defeat partial parsing).
     os.environ["KPI_RUN_ID"] = context.run_id
-    args = ["build", "--exclude-resource-type", "unit_test", *(extra_args or [])]
+    args = ["build", *NO_ARTIFACTS, "--exclude-resource-type", "unit_test", *(extra_args or [])]
     if warehouse.as_of:
         args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
     invocation = dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.path))

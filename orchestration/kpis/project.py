@@ -52,6 +52,14 @@ class WarehouseDbtCli(DbtCliResource):
         return None
 
 
+# The pipeline's dbt processes write no manifest.json, semantic_manifest.json or
+# run_results.json: nothing reads them from a warehouse's target folder (the Dagster
+# definitions load the project's own target/manifest.json, and every result arrives in the
+# structured log), and writing the 2 MB manifest twice cost each process 1.2-1.4 s at every
+# scale (BENCHMARKS.md). The partial-parse state is still saved.
+NO_ARTIFACTS = ("--no-write-json",)
+
+
 # A dbt step logs how long its dbt process ran; the rest of the step is the work around
 # it (dagster-dbt's preparation, Dagster storing the events, the table metadata), which
 # the benchmark reports as dagster-dbt's overhead (BENCHMARKS.md).

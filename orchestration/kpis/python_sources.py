@@ -14,7 +14,8 @@ and held to it twice:
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -25,7 +26,12 @@ from dagster_dbt import DbtCliResource
 from orchestration import warehouse_lock
 from orchestration.keys import dbt_model_asset_key
 from orchestration.kpis.dbt_tests import dbt_test_description
-from orchestration.kpis.project import ensure_manifest, timed_dbt_process, warehouse_target_path
+from orchestration.kpis.project import (
+    NO_ARTIFACTS,
+    ensure_manifest,
+    timed_dbt_process,
+    warehouse_target_path,
+)
 from orchestration.resources import WarehouseResource
 
 PYTHON_SOURCE = "kpi_python"
@@ -110,6 +116,35 @@ def _tests() -> dict[str, tuple[Mapping[str, Any], dg.AssetKey]]:
     return tests
 
 
+@dataclass
+class DbtTestResult:
+    status: str = "not run"
+    failures: int = 0
+    message: str | None = None
+
+
+def results_from_events(events: Iterable) -> dict[str, DbtTestResult]:
+    """Each test's result by its unique id, from the events of a ``dbt test`` process.
+
+    The process writes no run_results.json (``NO_ARTIFACTS``): its structured log has the
+    same status and failure count per test, and the message of each that did not pass.
+    """
+    results: dict[str, DbtTestResult] = {}
+    for event in events:
+        raw = event.raw_event
+        unique_id = (raw["data"].get("node_info") or {}).get("unique_id")
+        if not unique_id:
+            continue
+        name = raw["info"]["name"]
+        result = results.setdefault(unique_id, DbtTestResult())
+        if name == "LogTestResult":
+            result.status = raw["data"].get("status") or result.status
+            result.failures = int(raw["data"].get("num_failures") or 0)
+        elif name in ("RunResultError", "RunResultWarningMessage") and raw["data"].get("msg"):
+            result.message = raw["data"]["msg"]
+    return results
+
+
 def build_source_tests_check() -> dg.AssetChecksDefinition:
     tests = _tests()
 
@@ -142,28 +177,25 @@ def build_source_tests_check() -> dg.AssetChecksDefinition:
         }
         os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
         invocation = dbt.cli(
-            ["test", "--select", " ".join(sorted(selected))],
+            ["test", *NO_ARTIFACTS, "--select", " ".join(sorted(selected))],
             raise_on_error=False,
             manifest=ensure_manifest(),
             target_path=warehouse_target_path(warehouse.path),
         )
         # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
         warehouse_lock.record_child(warehouse.path, invocation.process.pid)
-        for _ in timed_dbt_process(invocation.stream_raw_events(), context.log.info, "test"):
-            pass
-        results = {
-            result["unique_id"]: result
-            for result in invocation.get_artifact("run_results.json")["results"]
-        }
+        results = results_from_events(
+            timed_dbt_process(invocation.stream_raw_events(), context.log.info, "test")
+        )
         for name in sorted(selected):
             node, key = tests[name]
             result = results.get(node["unique_id"])
-            status = result["status"] if result else "not run"
+            status = result.status if result else "not run"
             passed = status == "pass"
             description = None
             if not passed:
                 description = f"{dbt_test_description(node, key)} It ended '{status}'" + (
-                    f": {result['message']}" if result and result.get("message") else "."
+                    f": {result.message}" if result and result.message else "."
                 )
             yield dg.AssetCheckResult(
                 asset_key=key,
@@ -171,7 +203,7 @@ def build_source_tests_check() -> dg.AssetChecksDefinition:
                 passed=passed,
                 severity=dg.AssetCheckSeverity.ERROR,
                 description=description,
-                metadata={"failures": (result or {}).get("failures") or 0},
+                metadata={"failures": result.failures if result else 0},
             )
 
     return kpi_python_source_tests
