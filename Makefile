@@ -41,9 +41,10 @@ TEST_WORKERS ?= 2
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
-# The inner loop: unit tests and dbt unit tests, no whole-pipeline runs (under 2 minutes).
+# The inner loop: unit tests and dbt unit tests, no pipeline runs or other dbt processes
+# (under 2 minutes).
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadgroup
 
 # The KPIs built on DuckDB and on a local Spark from the same raw data must be equal (Java 17).
 test-spark: install spark-env

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster_dbt import DbtCliResource
 
 from orchestration.kpis.project import WarehouseDbtCli, dbt_project, timed_dbt_process
@@ -21,6 +22,7 @@ def test_dagster_dbt_still_asks_the_members_the_resource_overrides():
     assert "self._initialize_dbt_core_adapter(" in cli
 
 
+@pytest.mark.slow
 def test_the_version_is_the_one_the_dbt_executable_reports():
     dbt = Path(sys.executable).with_name("dbt")
     printed = subprocess.run([dbt, "--version"], capture_output=True, text=True, check=True)
@@ -28,6 +30,7 @@ def test_the_version_is_the_one_the_dbt_executable_reports():
     assert re.search(rf"installed:\s+{re.escape(str(version))}\n", printed.stdout), printed.stdout
 
 
+@pytest.mark.slow
 def test_a_dbt_call_starts_no_version_process_and_builds_no_adapter(monkeypatch):
     started = []
     real_check_output = subprocess.check_output

@@ -1088,6 +1088,7 @@ def test_deleted_delivery_is_unloaded(wh):
 # --- deduplication, through the staging models -------------------------------------------
 
 
+@pytest.mark.slow  # dbt builds the staging models
 def test_staging_keeps_one_row_per_key_in_contract_order(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     con = connect(path)

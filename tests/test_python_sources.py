@@ -34,6 +34,9 @@ from orchestration.operations.config import OperationsConfig
 from orchestration.quality.assets import KPI_QUALITY_KEY
 from orchestration.resources import WarehouseResource
 
+# Every test here runs the writers and dbt test through Dagster: not the fast tier.
+pytestmark = pytest.mark.slow
+
 MONTHS = [date(2026, m, 1) for m in range(1, 8)]
 STATUSES = ["red", "red", "green", "green", "red", "red"]
 
