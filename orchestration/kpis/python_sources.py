@@ -189,13 +189,13 @@ def build_source_tests_check() -> dg.AssetChecksDefinition:
         )
         for name in sorted(selected):
             node, key = tests[name]
-            result = results.get(node["unique_id"])
-            status = result.status if result else "not run"
-            passed = status == "pass"
+            # A test dbt never reported on did not run.
+            result = results.get(node["unique_id"], DbtTestResult())
+            passed = result.status == "pass"
             description = None
             if not passed:
-                description = f"{dbt_test_description(node, key)} It ended '{status}'" + (
-                    f": {result.message}" if result and result.message else "."
+                description = f"{dbt_test_description(node, key)} It ended '{result.status}'" + (
+                    f": {result.message}" if result.message else "."
                 )
             yield dg.AssetCheckResult(
                 asset_key=key,
@@ -203,7 +203,7 @@ def build_source_tests_check() -> dg.AssetChecksDefinition:
                 passed=passed,
                 severity=dg.AssetCheckSeverity.ERROR,
                 description=description,
-                metadata={"failures": result.failures if result else 0},
+                metadata={"failures": result.failures},
             )
 
     return kpi_python_source_tests
