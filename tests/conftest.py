@@ -61,9 +61,12 @@ def pytest_configure(config):
         ensure_manifest()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # With `--dist loadgroup` each group runs whole on one worker: a file's module fixtures
-    # (a built warehouse) are built once, and the PostgreSQL files never overlap.
+    # (a built warehouse) are built once, and the PostgreSQL files never overlap. First,
+    # because xdist's worker reads the marks in this same hook to name each test's group;
+    # marks added after it are ignored and the tests spread across workers.
     for item in items:
         name = item.path.name
         item.add_marker(pytest.mark.xdist_group("postgres" if name in POSTGRES_FILES else name))
