@@ -61,6 +61,11 @@ def pytest_configure(config):
         ensure_manifest()
 
 
+def xdist_group_of(path: Path) -> str:
+    """The xdist group of the tests in the file at ``path``."""
+    return "postgres" if path.name in POSTGRES_FILES else path.name
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     # With `--dist loadgroup` each group runs whole on one worker: a file's module fixtures
@@ -68,8 +73,7 @@ def pytest_collection_modifyitems(config, items):
     # because xdist's worker reads the marks in this same hook to name each test's group;
     # marks added after it are ignored and the tests spread across workers.
     for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group("postgres" if name in POSTGRES_FILES else name))
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.path)))
 
 
 @contextlib.contextmanager

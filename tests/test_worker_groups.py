@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from tests.conftest import POSTGRES_FILES
+from tests.conftest import xdist_group_of
 
 
 def test_every_test_on_this_worker_carries_its_group(request):
@@ -22,8 +22,6 @@ def test_every_test_on_this_worker_carries_its_group(request):
     wrong = [
         item.nodeid
         for item in request.session.items
-        if not item.nodeid.endswith(
-            "@" + ("postgres" if item.path.name in POSTGRES_FILES else item.path.name)
-        )
+        if not item.nodeid.endswith(f"@{xdist_group_of(item.path)}")
     ]
     assert not wrong, f"{len(wrong)} tests have no group, first: {wrong[:3]}"
