@@ -64,7 +64,7 @@ def test_the_dbt_stage_is_split_into_dbt_processes_and_the_work_around_them(benc
     report = json.loads((out / "bench-scale0.02.json").read_text())
     dbt_steps = [s for s in report["steps"] if s["stage"] == "dbt"]
     # The build, the history snapshot and the tests of the Python-written tables: each
-    # logged its dbt process's time, which lies inside its step.
+    # logged how long dbt ran (the last in the step's own process), inside its step.
     assert len(dbt_steps) == 3
     for step in dbt_steps:
         assert 0 < step["dbt_process_seconds"] < step["seconds"], step

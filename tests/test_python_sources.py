@@ -164,6 +164,9 @@ def test_the_declared_data_tests_run_as_blocking_checks(written, tmp_path):
     after_writing = {c.check_name for c in written["result"].get_asset_check_evaluations()}
     assert "source_accepted_values_kpi_python_kpi_alerts_state__open__cleared" in after_writing
     assert not _failed(written["result"])
+    # dbt ran in this process and left the warehouse closed: the next step may open it
+    # with settings of its own (DuckDB refuses a second configuration of an open file).
+    duckdb.connect(str(written["warehouse"]), config={"memory_limit": "64MB"}).close()
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(written["warehouse"], warehouse)

@@ -264,10 +264,11 @@ def pipeline_stages(phase: Phase, events: dict) -> tuple[dict[str, list], list[d
 
 
 def dbt_split(steps: list[dict]) -> dict:
-    """The dbt stage's steps: their time, their dbt processes', and the work around them.
+    """The dbt stage's steps: their time, dbt's own, and the work around them.
 
-    Each dbt step logs how long its dbt process ran; the rest of the step is dagster-dbt
-    preparing the call and Dagster handling its events and metadata.
+    Each dbt step logs how long dbt ran (in a process of its own, or in the step's for the
+    Python tables' tests); the rest of the step is dagster-dbt preparing the call and
+    Dagster handling its events and metadata.
     """
     dbt_steps = [s for s in steps if s["stage"] == "dbt"]
     step_seconds = sum(s["seconds"] for s in dbt_steps)
@@ -790,8 +791,8 @@ def markdown(result: dict) -> str:
         f"within a relative {agreement['tolerance']:g})",
         "- dbt stage: "
         + "; ".join(
-            f"{what} {split['step_seconds']:.2f} s in {split['steps']} steps, of which the "
-            f"dbt processes {split['dbt_process_seconds']:.2f} s and the work around them "
+            f"{what} {split['step_seconds']:.2f} s in {split['steps']} steps, of which dbt "
+            f"itself {split['dbt_process_seconds']:.2f} s and the work around them "
             f"(dagster-dbt, Dagster) {split['around_dbt_seconds']:.2f} s"
             for what, split in (("full run", result["dbt"]), ("increment", increment["dbt"]))
         ),

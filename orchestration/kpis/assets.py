@@ -32,6 +32,7 @@ from orchestration.kpis.project import (
     WarehouseDbtCli,
     dbt_project,
     ensure_manifest,
+    release_duckdb_warehouse,
     timed_dbt_process,
     warehouse_target_path,
 )
@@ -321,11 +322,7 @@ def _release_warehouse(adapter) -> None:
     if adapter is None:
         return
     adapter.cleanup_connections()
-    manager = type(adapter.connections)
-    environment = getattr(manager, "_ENV", None)
-    if environment is not None:
-        environment.close()
-        manager.close_all_connections()
+    release_duckdb_warehouse()
 
 
 defs = dg.Definitions(
