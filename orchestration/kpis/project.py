@@ -97,13 +97,9 @@ def run_dbt_in_process(
     closed before this returns.
     """
     from dbt.cli.main import dbtRunner
-    from google.protobuf.json_format import MessageToDict
+    from dbt_common.events.functions import msg_to_dict
 
     events: list[dict[str, Any]] = []
-
-    def keep(message) -> None:
-        events.append(MessageToDict(message, preserving_proto_field_name=True))
-
     invocation = [
         *args,
         *("--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)),
@@ -113,7 +109,8 @@ def run_dbt_in_process(
     ]
     started = time.monotonic()
     try:
-        result = dbtRunner(callbacks=[keep]).invoke(invocation)
+        # msg_to_dict is what dbt's JSON log writes for each event.
+        result = dbtRunner(callbacks=[lambda m: events.append(msg_to_dict(m))]).invoke(invocation)
     finally:
         release_duckdb_warehouse()
     log(f"dbt in this process ran {time.monotonic() - started:.2f} s (dbt {args[0]}).")
