@@ -48,13 +48,16 @@ _VOLUME_ENTITIES = (
 )
 _FRESHNESS_ENTITIES = (*_VOLUME_ENTITIES, "sales.fx_rates")
 
-# Order lines carry no date of their own: their order's dates and currency place them.
-_ORDER_LOOKUP = """_order as (
+
+def _order_lookup(orders: str = "raw_sales.orders") -> str:
+    """Order lines carry no date of their own: their order's dates and currency place
+    them. ``orders`` may be a subquery of some orders' rows (every row of each)."""
+    return f"""_order as (
     select order_id,
            arg_max(ordered_at, updated_at) as ordered_at,
            arg_max(fulfilled_at, updated_at) as fulfilled_at,
            arg_max(currency, updated_at) as currency
-    from raw_sales.orders
+    from {orders}
     group by order_id
 )"""
 
@@ -76,7 +79,7 @@ def _current_rows(entity: Entity) -> str:
 
 
 def _lookups(entity: Entity) -> list[str]:
-    return [_ORDER_LOOKUP] if entity.qualified_name == "sales.order_lines" else []
+    return [_order_lookup()] if entity.qualified_name == "sales.order_lines" else []
 
 
 def _dated(entity: Entity, source: str) -> str:

@@ -32,8 +32,15 @@ from expectations.entity_dates import (
     _lookups,
     _raw,
 )
+from expectations.kept_counts import (
+    COUNTS_TABLE,
+    FileCounts,
+    MonthlyCounts,
+    restricted_batch,
+    strays,
+)
 from expectations.rule_sql import _batch_cte, _d, _lit, _num, _with
-from expectations.rules import BLOCKING_SUFFIX, Rule, TimeFrame
+from expectations.rules import BATCH, BLOCKING_SUFFIX, Rule, TimeFrame
 
 
 def _freshness(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
@@ -190,7 +197,15 @@ def _duplicate_keys(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
     key_join += (
         f" and copies._content = hash({', '.join('dated.' + c.name for c in entity.columns)})"
     )
-    sql = f"""{_with(_batch_cte(), *_lookups(entity), _dated(entity, "batch"))},
+
+    def counted(files: str | None) -> str:
+        """The CTEs up to the repeated rows; only those of the files in ``files`` if given."""
+        batch = (
+            _batch_cte()
+            if files is None
+            else f"batch as (\n    select * from {BATCH}\n    where _delivery_file in ({files})\n)"
+        )
+        return f"""{_with(*_lookups(entity), batch, _dated(entity, "batch"))},
 repeated as (
     select _delivery_file, {keys}
     from batch
@@ -208,7 +223,10 @@ duplicated as (
     select dated.*
     from dated
     join copies on copies._delivery_file = dated._delivery_file and {key_join}
-),
+)"""
+
+    def marks(files: str | None) -> str:
+        return f"""{counted(files)},
 flagged as (
     select files.delivery_file
     from ingest.delivery_files as files
@@ -229,6 +247,24 @@ select day, count(*) filter (where day = _home) as records,
 from duplicate_days
 group by day
 order by day"""
+
+    # A file's rows never change: its count is kept, and only the files over the
+    # thresholds are read again for the days they mark.
+    counts = FileCounts(
+        suite=entity.qualified_name,
+        check_name="duplicate_keys",
+        entity=entity,
+        as_of=tf.as_of,
+        sql=lambda files: (
+            f"""{counted(files)}
+select rows._delivery_file as unit, rows.records, coalesce(copied.offending, 0) as offending
+from (select _delivery_file, count(*) as records from batch group by 1) as rows
+left join (select _delivery_file, count(*) as offending from duplicated group by 1) as copied
+    on copied._delivery_file = rows._delivery_file"""
+        ),
+        whole=marks(None),
+    )
+    sql = marks(counts.flagged(max_share, min_records))
     return Rule(
         suite=entity.qualified_name,
         table=f"raw_{entity.system}.{entity.name}",
@@ -245,7 +281,8 @@ order by day"""
             "delivery (e.g. {example})"
         ),
         sql=sql,
-        reads=("ingest.delivery_files",),
+        reads=("ingest.delivery_files", COUNTS_TABLE),
+        counts=counts,
     )
 
 
@@ -262,8 +299,14 @@ def _monthly_share_rule(
     description: str,
     noun: str,
     reads: tuple[str, ...] = (),
+    changes_with: tuple[tuple[str, str, str], ...] = (),
 ) -> Rule:
     """A rule on single records, judged per calendar month of their anchor dates.
+
+    Each month's counts are kept between runs (``kept_counts.py``): a run counts
+    again the months its deliveries can have changed, and the rule reads the months over
+    its thresholds from the kept counts. ``changes_with`` names the lookups in
+    ``condition`` (see ``MonthlyCounts``).
 
     Its blocking variant (``cfg["per"] == "delivery"``) is judged per delivery file
     instead, on every row the file delivered, like the contract's broken export: a
@@ -280,18 +323,26 @@ def _monthly_share_rule(
         key = "_unit || ': ' || _offending || ' of ' || _records || ' rows, e.g. ' || _key"
     else:
         source = "current_rows"
-        group = f"date_trunc('month', coalesce(r._anchor, {as_of}))"
+        group = f"cast(date_trunc('month', coalesce(r._anchor, {as_of})) as date)"
         size = ""
         key = "_key"
-    sql = f"""{
-        _with(
-            _batch_cte(),
-            *([] if per_delivery else [_current_rows(entity)]),
-            *_lookups(entity),
-            _dated(entity, source),
-            *ctes,
+
+    def counted(months: str | None) -> str:
+        """The CTEs up to each unit's counts; only the units in ``months`` if given."""
+        first = (
+            [*_lookups(entity), _batch_cte()]
+            if months is None
+            else restricted_batch(entity, tf.as_of, months, strays(entity.qualified_name, name))
         )
-    },
+        only = "" if months is None else f"\n    where _unit in ({months})"
+        return f"""{
+            _with(
+                *first,
+                *([] if per_delivery else [_current_rows(entity)]),
+                _dated(entity, source),
+                *ctes,
+            )
+        },
 checked as (
     select {", ".join("r." + c for c in (*_date_columns(entity), *entity.key))},
            {group} as _unit,
@@ -301,9 +352,12 @@ checked as (
 ),
 units as (
     select _unit, count(*) as _records, count(*) filter (where _offends) as _offending
-    from checked
+    from checked{only}
     group by 1
-),
+)"""
+
+    def marks(months: str | None) -> str:
+        return f"""{counted(months)},
 flagged as (
     select * from units
     where _offending > {_num(max_share)} * _records and _offending >= {min_records}{size}
@@ -320,6 +374,25 @@ select day, count(*) filter (where day = _home) as records, min({key}) as exampl
 from offending_days
 group by day
 order by day"""
+
+    counts = None
+    # A rule whose CTEs read across all of history (the price medians) cannot be
+    # counted month by month, nor one whose lookups are not declared; a delivery is
+    # judged whole.
+    if not per_delivery and not ctes and (changes_with or not joins):
+        counts = MonthlyCounts(
+            suite=entity.qualified_name,
+            check_name=name,
+            entity=entity,
+            as_of=tf.as_of,
+            sql=lambda months: (
+                f"{counted(months)}\n"
+                "select _unit as unit, _records as records, _offending as offending from units"
+            ),
+            changes_with=changes_with,
+            whole=marks(None),
+        )
+    sql = marks(None if counts is None else counts.flagged(max_share, min_records))
     share = "none" if max_share == 0 else f"at most {max_share:.1%}"
     if per_delivery:
         judged = (
@@ -340,7 +413,8 @@ order by day"""
         description=(f"{description} {judged}; one unexpected row per day with such records."),
         summary=f"{{records}} {noun} on {{days}} (e.g. {{example}})",
         sql=sql,
-        reads=reads,
+        reads=(*reads, *((COUNTS_TABLE,) if counts else ())),
+        counts=counts,
     )
 
 
@@ -394,6 +468,7 @@ def _orphan_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[
                 description=f"Every {fk} of {entity.qualified_name} is a {pk} of {parent}.",
                 noun=noun,
                 reads=(_raw(parent),),
+                changes_with=((fk, _raw(parent), pk),),
             ),
         )
     cfg = config.entity_rule("currency_without_fx_rate", entity.qualified_name)
@@ -420,6 +495,7 @@ def _orphan_rules(entity: Entity, config: QualityConfig, tf: TimeFrame) -> list[
                 ),
                 noun=noun,
                 reads=("raw_sales.fx_rates",),
+                changes_with=(("currency", "raw_sales.fx_rates", "currency"),),
             ),
         )
     return rules

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 BATCH = "{batch}"  # the placeholder GX replaces with the batch's table
 KPI_VALUES_SUITE = "kpi.kpi_values"
@@ -61,6 +62,10 @@ class Rule:
     sql: str  # the unexpected rows; {batch} is the validated table
     marks: str = MARKS_DAYS
     reads: tuple[str, ...] = ()  # tables besides the batch that the query reads
+    # A rule judged per month or per delivery file keeps its counts of each between
+    # runs: a kept_counts.KeptCounts (not imported: that module builds on this one),
+    # whose counts the query reads.
+    counts: Any = None
 
     @property
     def blocking(self) -> bool:

@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from expectations.data_docs import make_offline
+from expectations.kept_counts import CountRun, refresh_counts
 from expectations.rules import MARKS_DAYS, Rule
 
 # Great Expectations is imported where a validation runs, not here: importing it takes
@@ -75,6 +76,7 @@ class ValidationRun:
     outcomes: list[RuleOutcome]
     docs_index: Path
     seconds: float
+    counts: list[CountRun] = field(default_factory=list)  # the kept counts brought up to date
 
     def by_name(self) -> dict[tuple[str, str], RuleOutcome]:
         return {(o.rule.suite, o.rule.name): o for o in self.outcomes}
@@ -173,8 +175,14 @@ def validate(
     checkpoint_name: str = "kpi_warehouse",
     keep_runs: int = KEEP_RUNS,
     memory_limit: str | None = None,
+    full_refresh: bool = False,
 ) -> ValidationRun:
-    """Validate ``rules`` against the DuckDB file ``warehouse`` with one GX checkpoint."""
+    """Validate ``rules`` against the DuckDB file ``warehouse`` with one GX checkpoint.
+
+    The rules that keep counts per month or per delivery file read them, so they are
+    brought up to date first (``kept_counts.refresh_counts``; all of them on
+    ``full_refresh``).
+    """
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -185,11 +193,15 @@ def validate(
     from expectations.suites import build_suites, suite_name
 
     started = time.monotonic()
-    gx_dir = Path(gx_dir)
-    context = build_context(gx_dir)
     # DuckDB spills what does not fit to disk: the limit bounds the memory of the
     # validation, whatever the size of the tables.
     config = {"memory_limit": memory_limit} if memory_limit else {}
+    counts = []
+    if any(rule.counts is not None for rule in rules):
+        with duckdb.connect(str(warehouse), config=config) as con:
+            counts = refresh_counts(con, rules, full_refresh)
+    gx_dir = Path(gx_dir)
+    context = build_context(gx_dir)
     datasource = context.data_sources.add_duckdb_buffered(
         name=DATASOURCE,
         connection_string=f"duckdb:///{Path(warehouse).resolve()}",
@@ -263,7 +275,7 @@ def validate(
         for r in rules
         if (r.suite, r.name) not in seen
     ]
-    return ValidationRun(outcomes, docs_index(gx_dir), time.monotonic() - started)
+    return ValidationRun(outcomes, docs_index(gx_dir), time.monotonic() - started, counts)
 
 
 def collect_marks(

@@ -15,8 +15,9 @@ folder the way deliveries do, runs both at once and requires identical published
 4. a removed delivery file and a new definition version of a KPI in a copy of the dbt
    project (A builds in full and says why, both reasons).
 
-Besides the published tables, the order facts (marts.fct_orders, incremental by order)
-must be equal row for row.
+Besides the published tables, the order facts (marts.fct_orders, incremental by order),
+the counts the quality rules keep per month or delivery file (quality.rule_units) and the
+days the rules mark (quality.check_marks) must be equal row for row.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ CLI = [sys.executable, "-m", "orchestration.cli"]
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(csv|parquet)$")
 HELD_DAYS = 3
 COMPARED = ("kpi.kpi_values", "kpi.kpi_values_reported", "kpi.kpi_quality")
-FACTS = ("marts.fct_orders",)
+# The order facts (incremental by order), the counts the quality rules keep per month or
+# delivery file (only those a run's deliveries reach are counted again) and the days the
+# rules mark.
+FACTS = ("marts.fct_orders", "quality.rule_units", "quality.check_marks")
+COUNTED_AGAIN = "counted again only the units their deliveries reach"
+COUNTED_ALL = "counted every unit again"
 INCREMENTAL = "dbt build: incremental"
 # dbt's line for a model built incrementally (its table kept, some rows replaced).
 FACTS_INCREMENTAL = "incremental model marts.fct_orders"
@@ -262,6 +268,7 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
     costed, new_cost = _new_unit_cost(a, landing)
     log = _run_both(landing, a, b)
     assert INCREMENTAL in log and FULL not in log and FACTS_INCREMENTAL in log
+    assert COUNTED_AGAIN in log and COUNTED_ALL not in log
     _assert_same_kpis(a, b)
     orders = "select order_id, status, currency from marts.fct_orders where order_id in "
     changed = _read(a, f"{orders}('{corrected}', 'ORD-CHF-1')").set_index("order_id")
@@ -282,6 +289,7 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
     )
     log = _run_both(landing, a, b)
     assert INCREMENTAL in log and FULL not in log and FACTS_INCREMENTAL in log
+    assert COUNTED_AGAIN in log and COUNTED_ALL not in log
     _assert_same_kpis(a, b)
     assert _read(a, no_rate).iloc[0, 0]
 
@@ -291,6 +299,7 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
     earlier = (latest - pd.Timedelta(days=2)).date()
     log = _run_both(landing, a, b, "--as-of", earlier.isoformat())
     assert INCREMENTAL in log and FULL not in log and FACTS_INCREMENTAL in log
+    assert COUNTED_AGAIN in log and COUNTED_ALL not in log
     _assert_same_kpis(a, b)
     after = f"timestamp '{earlier + timedelta(days=1)}'"
     beyond = f"select count(*) from marts.fct_orders where ordered_at >= {after} "
@@ -306,6 +315,7 @@ def test_incremental_runs_publish_what_full_builds_do(tmp_path):
     log = _run_both(landing, a, b, KPI_DBT_PROJECT_DIR=str(project))
     assert f"{FULL} the dbt project's code, registry or target changed" in log
     assert f"crm.tickets/{removed.name}" in log
+    assert f"{COUNTED_ALL}, because delivery files were removed or changed" in log
     _assert_same_kpis(a, b)
     # A full build keeps what was published before: the history snapshot ignores it.
     assert _read(a, history).iloc[0, 0] >= kept > 0

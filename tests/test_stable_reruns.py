@@ -39,9 +39,13 @@ APPEND_ONLY = {
 # publication, which is how readers tell them apart); what it lists must not change.
 # The record of the last dbt build says when it ran and whether it was a full or an
 # incremental one (a second run is incremental); the code and data it built must not change.
+# The state of the quality rules' kept counts says when each last counted, how much and
+# why (the first count is of everything, the second only of what the last load reached);
+# what it counted from must not change.
 MANIFEST_CONTENT = {
     ("meta", "published_tables"): "table_schema, table_name, row_count",
     ("meta", "dbt_build_state"): "code_hash, loaded_through",
+    ("quality", "rule_unit_state"): "suite, check_name, fingerprint, as_of, loaded_through",
 }
 
 

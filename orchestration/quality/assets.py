@@ -26,6 +26,7 @@ import dagster as dg
 from expectations.config import QualityConfig
 from expectations.entity_dates import time_frame
 from expectations.entity_rules import entity_rules
+from expectations.kept_counts import summary as counts_summary
 from expectations.kpi_rules import kpi_rules
 from expectations.quality_state import QUALITY_TABLE, checks_without_result, write_kpi_quality
 from expectations.rules import MARKS_DAYS, Rule, TimeFrame
@@ -100,7 +101,10 @@ def _evaluate(
         checkpoint,
         keep_runs=config.keep_runs,
         memory_limit=config.memory_limit,
+        full_refresh=warehouse.full_refresh,
     )
+    if run.counts:
+        context.log.info(counts_summary(run.counts))
     pause_point("quality")
     with warehouse.connection() as con:
         collect_marks(con, run.outcomes, as_of)
