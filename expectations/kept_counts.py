@@ -35,7 +35,6 @@ refresh. ``quality.rule_unit_state`` holds, per rule, what its last count saw.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -47,8 +46,6 @@ from expectations.contract import Entity
 from expectations.entity_dates import _DATES, _order_lookup, _raw
 from expectations.rule_sql import _d, _lit
 from expectations.rules import BATCH
-
-log = logging.getLogger(__name__)
 
 COUNTS_TABLE = "quality.rule_units"
 STATE_TABLE = "quality.rule_unit_state"

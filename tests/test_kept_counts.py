@@ -226,54 +226,54 @@ def test_kept_counts_follow_deliveries_corrections_late_parents_and_the_as_of_da
         con.close()
 
 
-def test_a_changed_rule_counts_every_month_again(world, tmp_path):
+@pytest.fixture
+def counted(world, tmp_path):
+    """A warehouse of the landing folder as it stands, its counts kept once."""
     con = connect(tmp_path / "warehouse.duckdb")
     try:
         extract_all(con, world["landing"])
         rules = _counted_rules(con, world["config"])
         refresh_counts(con, rules)
-        raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-        # Thresholds do not change what a month counts: the counts stay.
-        raw["entity_rules"]["discount_exceeds_line_amount"]["max_share"] = 0.5
-        path = tmp_path / "quality.yml"
-        path.write_text(yaml.safe_dump(raw))
-        rules = _counted_rules(con, QualityConfig.load(path))
-        assert not any(r.full for r in refresh_counts(con, rules))
-        _assert_kept_counts_are_full_counts(con, rules)
-        # Counting something else does.
-        con.execute("delete from quality.rule_unit_state where check_name = 'orphan_account_id'")
-        con.execute(
-            "update quality.rule_unit_state set fingerprint = 'older' "
-            "where check_name = 'discount_exceeds_line_amount'"
-        )
-        runs = {(r.suite, r.check_name): r for r in refresh_counts(con, rules)}
-        assert (
-            "counting SQL changed"
-            in runs[("sales.order_lines", "discount_exceeds_line_amount")].reason
-        )
-        assert "no counts" in runs[("sales.orders", "orphan_account_id")].reason
-        assert not runs[("ops.shipments", "orphan_order_id")].full
-        _assert_kept_counts_are_full_counts(con, rules)
+        yield con, rules
     finally:
         con.close()
 
 
-def test_counts_roll_back_with_a_failed_refresh(world, tmp_path):
-    con = connect(tmp_path / "warehouse.duckdb")
-    try:
-        extract_all(con, world["landing"])
-        rules = _counted_rules(con, world["config"])
-        refresh_counts(con, rules)
-        before = con.execute(f"select * from {COUNTS_TABLE} order by all").fetchall()
-        state = con.execute(f"select * from {STATE_TABLE} order by all").fetchall()
-        # A rule whose counting fails half-way through the rules.
-        broken = rules[-1].counts
-        from dataclasses import replace
+def test_a_changed_rule_counts_every_month_again(counted, tmp_path):
+    con, rules = counted
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    # Thresholds do not change what a month counts: the counts stay.
+    raw["entity_rules"]["discount_exceeds_line_amount"]["max_share"] = 0.5
+    path = tmp_path / "quality.yml"
+    path.write_text(yaml.safe_dump(raw))
+    rules = _counted_rules(con, QualityConfig.load(path))
+    assert not any(r.full for r in refresh_counts(con, rules))
+    _assert_kept_counts_are_full_counts(con, rules)
+    # Counting something else does.
+    con.execute("delete from quality.rule_unit_state where check_name = 'orphan_account_id'")
+    con.execute(
+        "update quality.rule_unit_state set fingerprint = 'older' "
+        "where check_name = 'discount_exceeds_line_amount'"
+    )
+    runs = {(r.suite, r.check_name): r for r in refresh_counts(con, rules)}
+    assert (
+        "counting SQL changed" in runs[("sales.order_lines", "discount_exceeds_line_amount")].reason
+    )
+    assert "no counts" in runs[("sales.orders", "orphan_account_id")].reason
+    assert not runs[("ops.shipments", "orphan_order_id")].full
+    _assert_kept_counts_are_full_counts(con, rules)
 
-        bad = replace(rules[-1], counts=replace(broken, sql=lambda months: "select nonsense"))
-        with pytest.raises(duckdb.Error):
-            refresh_counts(con, [*rules[:-1], bad], full_refresh=True)
-        assert con.execute(f"select * from {COUNTS_TABLE} order by all").fetchall() == before
-        assert con.execute(f"select * from {STATE_TABLE} order by all").fetchall() == state
-    finally:
-        con.close()
+
+def test_counts_roll_back_with_a_failed_refresh(counted):
+    con, rules = counted
+    before = con.execute(f"select * from {COUNTS_TABLE} order by all").fetchall()
+    state = con.execute(f"select * from {STATE_TABLE} order by all").fetchall()
+    # A rule whose counting fails half-way through the rules.
+    broken = rules[-1].counts
+    from dataclasses import replace
+
+    bad = replace(rules[-1], counts=replace(broken, sql=lambda months: "select nonsense"))
+    with pytest.raises(duckdb.Error):
+        refresh_counts(con, [*rules[:-1], bad], full_refresh=True)
+    assert con.execute(f"select * from {COUNTS_TABLE} order by all").fetchall() == before
+    assert con.execute(f"select * from {STATE_TABLE} order by all").fetchall() == state
