@@ -63,6 +63,15 @@ def test_materialisation_config_and_incremental_filters_are_not_a_change():
     # What the model selects is still part of it.
     other = incremental.replace("'orders') }}\n    {{", "'order_lines') }}\n    {{")
     assert fingerprints._normalise(other) != fingerprints._normalise(plain)
+    # An incremental branch with an else: the else branch is the full build, and stays.
+    branched = plain.replace(
+        "select *",
+        "{%- if is_incremental() %} select order_id {%- else %} select * {%- endif %}",
+    )
+    assert fingerprints._normalise(branched) == fingerprints._normalise(plain)
+    assert fingerprints._normalise(branched.replace("else %} select *", "else %} select 1")) != (
+        fingerprints._normalise(plain)
+    )
 
 
 def test_the_incremental_macros_are_not_part_of_a_fingerprint():

@@ -138,3 +138,167 @@
     where {{ key }} not in (select {{ key }} from {{ ref(source_model) }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- The KPI aggregates downstream of the order facts are incremental by period: a run
+    rebuilds only the periods of every grain from the earliest date any changed order
+    touches, and keeps the earlier ones as built. The order facts record that date; the
+    aggregates read it.
+
+    Why by period and not by key: an aggregate row sums every order of its period and
+    slice, so one changed order changes its whole period, at every grain, in every slice
+    it falls in; and a correction can move an order between periods, so both its old
+    and its new date count. Why from that date on and not only its periods: it keeps one
+    threshold per grain, so deleting and rebuilding stay one range each, and a daily
+    run's changes sit at the end of history anyway.
+
+    meta.kpi_changed_from holds one row per build of a source since the last successful
+    build of the whole project (build_mode.record empties it then): the earliest date of
+    any row the build changed, `1900-01-01` for a full build (every period), or no row
+    where nothing changed. Kept across builds so that a build of a subset, or one that
+    failed after the facts, leaves the aggregates to recompute what it changed. -#}
+{% macro kpi_changes_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema='meta', identifier='kpi_changed_from')) }}
+{%- endmacro %}
+
+{#- The orders a run recomputes, kept for the build of the order facts only: the model
+    reads them, the change record below reads them with their old and new dates, and a
+    post-hook drops them. -#}
+{% macro orders_recompute_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema=this.schema, identifier='fct_orders__recompute')) }}
+{%- endmacro %}
+
+{#- A pre-hook of marts.fct_orders: keep the orders to recompute, then record the
+    earliest date any changed order touches: its row as built, its row as recomputed,
+    or its row as deleted by delete_keys_not_in. Nothing where the engine rebuilds whole
+    tables. -#}
+{% macro record_order_changes() -%}
+    {%- if incremental_by_key() == 'incremental' -%}
+    {%- set changes = kpi_changes_relation() -%}
+    {%- set recompute = orders_recompute_relation() -%}
+    {%- set as_of_orders = ref('int_orders__as_of') -%}
+    create schema if not exists {{ changes.include(database=false, identifier=false) }};
+    create table if not exists {{ changes }} (
+        source varchar(64) not null, changed_from timestamp not null
+    );
+    {%- if is_incremental() %}
+    drop table if exists {{ recompute }};
+    create table {{ recompute }} as
+    select distinct order_id from ({{ orders_to_recompute(as_of_orders) }}) as to_recompute;
+    insert into {{ changes }}
+    select 'fct_orders', min(changed_from)
+    from (
+        select least(ordered_at, coalesce(fulfilled_at, ordered_at)) as changed_from
+        from {{ this }}
+        where order_id in (select order_id from {{ recompute }})
+            or order_id not in (select order_id from {{ as_of_orders }})
+        union all
+        select least(ordered_at, coalesce(fulfilled_at, ordered_at)) as changed_from
+        from {{ as_of_orders }}
+        where order_id in (select order_id from {{ recompute }})
+    ) as changed
+    having count(*) > 0
+    {%- else %}
+    insert into {{ changes }} values ('fct_orders', cast('1900-01-01' as timestamp))
+    {%- endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The earliest date a changed row of `source` touches since the last whole build; null
+    where none changed. -#}
+{% macro kpi_changed_from(source) -%}
+    (select min(changed_from) from {{ kpi_changes_relation() }} where source = '{{ source }}')
+{%- endmacro %}
+
+{#- The first period of `grain` (a column holding the grain's name) an incremental run
+    rebuilds: the one holding the earliest changed date. -#}
+{% macro kpi_first_changed_period(grain_column, source) -%}
+    case {{ grain_column }}
+        {%- for grain in kpi_grains() %}
+        when '{{ grain }}' then cast({{ dbt.date_trunc(grain, kpi_changed_from(source)) }} as date)
+        {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- The incremental branch of an additive flow KPI (kpi_flow), for the periods an
+    incremental run rebuilds (those from kpi_first_changed_period on). Only the records
+    of the days from the earliest changed one are read; a longer period is the sum of
+    its days, the rebuilt ones and the days before them as the table holds them. That
+    equals kpi_flow's sums over the period's own records exactly where numerator and
+    denominator are sums of exact numbers (DECIMAL, integers): a KPI whose record
+    measures are floating-point, or not sums, must not use it. -#}
+{% macro kpi_flow_from_days(records, dimensions, source) -%}
+    {%- set first_day = 'cast(' ~ dbt.date_trunc('day', kpi_changed_from(source)) ~ ' as date)' -%}
+    with changed_records as (
+        select
+            'day' as grain,
+            cast({{ dbt.date_trunc('day', 'event_at') }} as date) as period_start,
+            {{ dimensions | join(', ') }},
+            numerator,
+            denominator
+        from {{ records }}
+        where event_at >= {{ first_day }}
+    ),
+
+    changed_days as (
+        {{ kpi_slice_sums('changed_records', dimensions, ['numerator', 'denominator']) }}
+    ),
+
+    kept_days as (
+        select grain, period_start, dimension, dimension_value, numerator, denominator
+        from {{ this }}
+        where grain = 'day'
+            and period_start < {{ first_day }}
+            and period_start >= least(
+                {%- for grain in kpi_grains() %}
+                cast({{ dbt.date_trunc(grain, kpi_changed_from(source)) }} as date)
+                {{- ',' if not loop.last }}
+                {%- endfor %}
+            )
+    ),
+
+    days as (
+        select * from changed_days
+        union all
+        select * from kept_days
+    ),
+
+    by_grain as (
+        {%- for grain in kpi_grains() %}
+        select
+            '{{ grain }}' as grain,
+            cast({{ dbt.date_trunc(grain, 'period_start') }} as date) as period_start,
+            dimension,
+            dimension_value,
+            numerator,
+            denominator
+        from days
+        {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    )
+
+    select
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator
+    from by_grain
+    where period_start >= {{ kpi_first_changed_period('grain', source) }}
+    group by grain, period_start, dimension, dimension_value
+{%- endmacro %}
+
+{#- A pre-hook of an aggregate incremental by period: delete the periods it rebuilds. -#}
+{% macro delete_changed_periods(source) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where period_start >= {{ kpi_first_changed_period('grain', source) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- After an incremental build of the order facts, drop the orders it recomputed. -#}
+{% macro drop_orders_recompute() -%}
+    {%- if is_incremental() -%}
+    drop table if exists {{ orders_recompute_relation() }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,10 +1,11 @@
 """Whether a run's dbt build may be incremental, or must rebuild every model, and why.
 
-The staging models and the order facts are incremental by key
-(dbt_project/macros/incremental.sql): a daily run recomputes only the keys its deliveries
-can have changed. That equals a full build only while raw rows are only ever added and
-the code that turns them into tables is the code that built the tables. So the run
-rebuilds everything (``dbt build --full-refresh``) when
+The staging models and the order facts are incremental by key, and the order facts' KPI
+aggregates by period (dbt_project/macros/incremental.sql): a daily run recomputes only
+the keys, and the periods, its deliveries can have changed. That equals a full build
+only while raw rows are only ever added and the code that turns them into tables is the
+code that built the tables. So the run rebuilds everything (``dbt build --full-refresh``)
+when
 
 - it was asked to (``kpi-warehouse run --full-refresh``);
 - the warehouse has no record of a successful build, or no staging tables;
@@ -17,7 +18,9 @@ rebuilds everything (``dbt build --full-refresh``) when
 
 ``meta.dbt_build_state`` holds the one row the next run compares with; it is written
 after a successful build of the whole step only. Its ``loaded_through`` is what the order
-facts take for the rows the last build saw. The history snapshot ignores ``--full-refresh``, so a
+facts take for the rows the last build saw. Writing it also empties
+``meta.kpi_changed_from``: every aggregate incremental by period has then rebuilt what
+the builds it records changed. The history snapshot ignores ``--full-refresh``, so a
 full build never rewrites what was published.
 """
 
@@ -32,6 +35,9 @@ from pathlib import Path
 import duckdb
 
 STATE_TABLE = "meta.dbt_build_state"
+# The earliest date each source's builds changed since the last build of the whole step,
+# which the KPI aggregates incremental by period rebuild from (macros/incremental.sql).
+CHANGES_TABLE = "meta.kpi_changed_from"
 STAGING_SCHEMA = "staging"
 _HASHED_FOLDERS = ("models", "macros", "snapshots")
 _HASHED_FILES = ("dbt_project.yml",)
@@ -139,6 +145,9 @@ def record(con: duckdb.DuckDBPyConnection, mode: BuildMode) -> None:
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {STATE_TABLE}")
+        # What the last build changed is now in every aggregate incremental by period.
+        if _table_exists(con, "meta", "kpi_changed_from"):
+            con.execute(f"delete from {CHANGES_TABLE}")
         con.execute(
             f"insert into {STATE_TABLE} values (?, ?, now()::timestamp, ?, ?)",
             [mode.code_hash, mode.loaded_through, mode.full, mode.reason],

@@ -39,8 +39,9 @@ _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
 _SPACE = re.compile(r"\s+")
 # How a model is materialised and how much of it a run recomputes do not change what it
 # computes (an incremental build equals a full one, tests/test_incremental_equality.py):
-# its config() call, its is_incremental() blocks and the incremental-by-key macros
-# (macros/incremental.sql) are left out of the fingerprint.
+# its config() call, its is_incremental() blocks (but for their else branch, the full
+# build) and the incremental macros (macros/incremental.sql) are left out of the
+# fingerprint.
 _BUILD_ONLY_MACROS = (
     "changed_keys_only",
     "incremental_by_key",
@@ -48,13 +49,25 @@ _BUILD_ONLY_MACROS = (
     "last_build_loaded_through",
     "raw_relation",
     "delete_keys_not_in",
+    "kpi_changes_relation",
+    "orders_recompute_relation",
+    "record_order_changes",
+    "drop_orders_recompute",
+    "kpi_changed_from",
+    "kpi_first_changed_period",
+    "delete_changed_periods",
+    "kpi_flow_from_days",
 )
 _BUILD_ONLY_CALL = re.compile(
     r"\{\{-?\s*(?:config|" + "|".join(_BUILD_ONLY_MACROS) + r")\s*\(.*?\)\s*-?\}\}",
     re.DOTALL,
 )
+# An is_incremental() block goes; where it has an else branch, that branch (the full
+# build's code) stays.
 _INCREMENTAL_BLOCK = re.compile(
-    r"\{%-?\s*if\s+is_incremental\(\)\s*-?%\}.*?\{%-?\s*endif\s*-?%\}", re.DOTALL
+    r"\{%-?\s*if\s+is_incremental\(\)\s*-?%\}.*?"
+    r"(?:\{%-?\s*else\s*-?%\}(?P<full>.*?))?\{%-?\s*endif\s*-?%\}",
+    re.DOTALL,
 )
 
 
@@ -62,7 +75,7 @@ def _normalise(code: str) -> str:
     code = _JINJA_COMMENT.sub(" ", code)
     code = _SQL_COMMENT.sub(" ", code)
     code = _BUILD_ONLY_CALL.sub(" ", code)
-    code = _INCREMENTAL_BLOCK.sub(" ", code)
+    code = _INCREMENTAL_BLOCK.sub(lambda m: f" {m.group('full') or ''} ", code)
     return _SPACE.sub(" ", code).strip()
 
 

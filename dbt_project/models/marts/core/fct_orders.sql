@@ -4,7 +4,8 @@
 -- others out). usd_per_unit is null for a currency without any rate: such an order is
 -- left out of every KPI that needs its amount.
 -- A daily run recomputes only the orders its deliveries can have changed
--- (orders_to_recompute, macros/incremental.sql); the rest stay as built.
+-- (orders_to_recompute, kept by the pre-hook record_order_changes in
+-- macros/incremental.sql); the rest stay as built.
 {{ config(
     materialized=incremental_by_key(),
     unique_key='order_id',
@@ -14,7 +15,7 @@
 with orders as (
     select * from {{ ref('int_orders__as_of') }}
     {%- if is_incremental() %}
-    where order_id in ({{ orders_to_recompute(ref('int_orders__as_of')) }})
+    where order_id in (select order_id from {{ orders_recompute_relation() }})
     {%- endif %}
 ),
 

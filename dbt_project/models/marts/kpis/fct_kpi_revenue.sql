@@ -1,5 +1,9 @@
 -- Net revenue in USD of qualifying orders (placed or fulfilled, ordered_at in the
 -- period), by grain, period and slice.
+-- Incremental by period: a daily run rebuilds only the periods from the earliest date a
+-- changed order touches, from the orders of the days since and the days before as built
+-- (its pre-hook in dbt_project.yml, kpi_flow_from_days in macros/incremental.sql).
+{{ config(materialized=incremental_by_key(), incremental_strategy='append') }}
 with orders as (
     select * from {{ ref('fct_orders') }}
 ),
@@ -16,7 +20,11 @@ records as (
 ),
 
 aggregated as (
+    {%- if is_incremental() %}
+    {{ kpi_flow_from_days('records', ['region', 'channel'], 'fct_orders') }}
+    {%- else %}
     {{ kpi_flow('records', ['region', 'channel']) }}
+    {%- endif %}
 ),
 
 -- Sums of exact amounts at one fixed scale, whatever scale an engine's sum returns.
