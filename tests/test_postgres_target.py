@@ -65,39 +65,27 @@ def postgres_warehouse(duckdb_warehouse, tmp_path_factory):
         }
         # Its own target and log folders: the DuckDB manifest and partial-parse state
         # in dbt_project/target stay as the other tests and Dagster left them.
-        build = subprocess.run(
-            [
-                str(BIN / "dbt"),
-                "build",
-                "--project-dir",
-                str(DBT_DIR),
-                "--profiles-dir",
-                str(DBT_DIR),
-                "--target-path",
-                str(work / "target"),
-                "--log-path",
-                str(work / "logs"),
-            ],
-            cwd=DBT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert build.returncode == 0, build.stdout[-6000:] + build.stderr[-2000:]
+        folders = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+        folders += ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+
+        def dbt_build(*selection: str) -> subprocess.CompletedProcess:
+            done = subprocess.run(
+                [str(BIN / "dbt"), "build", *selection, *folders],
+                cwd=DBT_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+            return done
+
+        build = dbt_build()
         # Once more from the order facts on: their incremental branch and that of their
         # aggregates, by period, run on PostgreSQL too (without the pipeline's build record
         # they recompute every order and period), and what the tests below compare is
         # what they left.
-        again = subprocess.run(
-            [*build.args[:2], "--select", "fct_orders+", *build.args[2:]],
-            cwd=DBT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-2000:]
+        again = dbt_build("--select", "fct_orders+")
         assert "incremental model marts.fct_kpi_revenue" in again.stdout
         yield dsn, build.stdout
 
