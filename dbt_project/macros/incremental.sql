@@ -204,17 +204,24 @@
 {%- endmacro %}
 
 {#- The earliest date a changed row of `source` touches since the last whole build; null
-    where none changed. -#}
+    where none changed. A warehouse without the record (built before it existed, then
+    built from the aggregates on) rebuilds every period. -#}
 {% macro kpi_changed_from(source) -%}
-    (select min(changed_from) from {{ kpi_changes_relation() }} where source = '{{ source }}')
+    {%- set changes = kpi_changes_relation() -%}
+    {%- if adapter.get_relation(database=changes.database, schema=changes.schema, identifier=changes.identifier) is none -%}
+    cast('1900-01-01' as timestamp)
+    {%- else -%}
+    (select min(changed_from) from {{ changes }} where source = '{{ source }}')
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The first period of `grain` (a column holding the grain's name) an incremental run
-    rebuilds: the one holding the earliest changed date. -#}
-{% macro kpi_first_changed_period(grain_column, source) -%}
+    rebuilds: the one holding the earliest changed date (`changed_from`, kpi_changed_from's
+    expression, looked up once by the caller). -#}
+{% macro kpi_first_changed_period(grain_column, changed_from) -%}
     case {{ grain_column }}
         {%- for grain in kpi_grains() %}
-        when '{{ grain }}' then cast({{ dbt.date_trunc(grain, kpi_changed_from(source)) }} as date)
+        when '{{ grain }}' then cast({{ dbt.date_trunc(grain, changed_from) }} as date)
         {%- endfor %}
     end
 {%- endmacro %}
@@ -227,7 +234,8 @@
     denominator are sums of exact numbers (DECIMAL, integers): a KPI whose record
     measures are floating-point, or not sums, must not use it. -#}
 {% macro kpi_flow_from_days(records, dimensions, source) -%}
-    {%- set first_day = 'cast(' ~ dbt.date_trunc('day', kpi_changed_from(source)) ~ ' as date)' -%}
+    {%- set changed_from = kpi_changed_from(source) -%}
+    {%- set first_day = 'cast(' ~ dbt.date_trunc('day', changed_from) ~ ' as date)' -%}
     with changed_records as (
         select
             'day' as grain,
@@ -250,7 +258,7 @@
             and period_start < {{ first_day }}
             and period_start >= least(
                 {%- for grain in kpi_grains() %}
-                cast({{ dbt.date_trunc(grain, kpi_changed_from(source)) }} as date)
+                cast({{ dbt.date_trunc(grain, changed_from) }} as date)
                 {{- ',' if not loop.last }}
                 {%- endfor %}
             )
@@ -284,7 +292,7 @@
         sum(numerator) as numerator,
         sum(denominator) as denominator
     from by_grain
-    where period_start >= {{ kpi_first_changed_period('grain', source) }}
+    where period_start >= {{ kpi_first_changed_period('grain', changed_from) }}
     group by grain, period_start, dimension, dimension_value
 {%- endmacro %}
 
@@ -292,13 +300,14 @@
 {% macro delete_changed_periods(source) -%}
     {%- if is_incremental() -%}
     delete from {{ this }}
-    where period_start >= {{ kpi_first_changed_period('grain', source) }}
+    where period_start >= {{ kpi_first_changed_period('grain', kpi_changed_from(source)) }}
     {%- endif -%}
 {%- endmacro %}
 
-{#- After an incremental build of the order facts, drop the orders it recomputed. -#}
+{#- After a build of the order facts, drop the orders it recomputed, or those an
+    incremental build that failed left behind. -#}
 {% macro drop_orders_recompute() -%}
-    {%- if is_incremental() -%}
+    {%- if incremental_by_key() == 'incremental' -%}
     drop table if exists {{ orders_recompute_relation() }}
     {%- endif -%}
 {%- endmacro %}
