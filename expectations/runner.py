@@ -22,7 +22,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import duckdb
-import pyarrow as pa
 
 from expectations.data_docs import make_offline
 from expectations.kept_counts import CountRun, refresh_counts
@@ -369,6 +368,10 @@ def store_results(
     ``kpi.kpi_quality`` reads. They carry no run, so a run that finds what the run
     before found leaves them as they were.
     """
+    # Not with the module: the definitions import it, and a run's start-up need not
+    # pay for pyarrow (GX is imported late for the same reason, in validate).
+    import pyarrow as pa
+
     ensure_results_tables(con)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     results = pa.table(

@@ -48,4 +48,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(Settings.from_env())
+ENV_SETTINGS = Settings.from_env()
+defs = build_definitions(ENV_SETTINGS)

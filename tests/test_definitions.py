@@ -155,3 +155,24 @@ def test_schedule_cron_and_time_zone_come_from_the_environment(monkeypatch):
 def test_definitions_load_as_the_ui_loads_them():
     # The same check `dagster dev` runs before it serves the code location.
     dg.Definitions.validate_loadable(defs)
+
+
+def test_a_run_builds_the_definitions_once_only_where_it_imports_them_first(monkeypatch):
+    import sys
+
+    import orchestration
+    from orchestration import cli
+
+    settings = Settings.from_env()
+    # Imported already (by this module): built under another environment, so afresh.
+    assert cli._definitions(settings) is not defs
+    # Imported by the run itself, under the settings it runs with: the module's own.
+    # monkeypatch puts the module this test file imported back afterwards.
+    monkeypatch.delitem(sys.modules, "orchestration.definitions")
+    monkeypatch.delattr(orchestration, "definitions")
+    first = cli._definitions(settings)
+    assert first is sys.modules["orchestration.definitions"].defs
+    assert first is not defs
+    monkeypatch.delitem(sys.modules, "orchestration.definitions")
+    other = cli._definitions(replace(settings, as_of="2026-01-31"))
+    assert other is not sys.modules["orchestration.definitions"].defs

@@ -33,14 +33,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from expectations.contract import Entity
 from orchestration.durable import fsync_dir
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 STAMP_FORMAT = "%Y-%m-%dT%H%M%S.%fZ"
 
@@ -141,6 +142,10 @@ class DeliveryWriter:
         self.name = next_delivery_name(self.folder, connector, now)
         self.path = self.folder / self.name
         self._tmp = self.folder / f".{self.name}.{os.getpid()}.tmp"
+        # Imported here, not with the module: every run loads the connectors' assets,
+        # and pyarrow with numpy is 0.15 s of its start-up that only a pull needs.
+        import pyarrow as pa
+
         self._schema = pa.schema([(c.name, pa.string()) for c in entity.columns])
         self._writer: pq.ParquetWriter | None = None
         self.rows = 0
@@ -149,6 +154,9 @@ class DeliveryWriter:
         """Append rows given as contract column → text (a missing column is null)."""
         if not rows:
             return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         columns = {
             c.name: pa.array([r.get(c.name) for r in rows], pa.string())
             for c in self.entity.columns
