@@ -89,8 +89,8 @@ def run_pipeline(settings: Settings, verbose: bool = False) -> Path:
         return _run_pipeline_locked(settings, verbose)
 
 
-def _definitions(settings: Settings):
-    """The Dagster definitions for `settings`.
+def _pipeline_job(settings: Settings):
+    """The pipeline job of the Dagster definitions for `settings`.
 
     Importing orchestration.definitions builds them from the environment, which the
     caller has just set from `settings`: where this import is the first, those are the
@@ -102,10 +102,11 @@ def _definitions(settings: Settings):
 
     first_import = "orchestration.definitions" not in sys.modules
     definitions = importlib.import_module("orchestration.definitions")
-
     if first_import and settings == definitions.ENV_SETTINGS:
-        return definitions.defs
-    return definitions.build_definitions(settings)
+        defs = definitions.defs
+    else:
+        defs = definitions.build_definitions(settings)
+    return defs.resolve_job_def(definitions.PIPELINE_JOB)
 
 
 def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
@@ -125,13 +126,10 @@ def _run_pipeline_locked(settings: Settings, verbose: bool) -> Path:
         os.environ.pop("KPI_DBT_FULL_REFRESH", None)
 
     _progress("loading the Dagster definitions (parsing the dbt project if it changed)")
-    from orchestration.definitions import PIPELINE_JOB
-
-    defs = _definitions(settings)
-    job = defs.resolve_job_def(PIPELINE_JOB)
+    job = _pipeline_job(settings)
     instance = _instance()
     _progress(
-        f"running {PIPELINE_JOB}: {settings.landing_dir} -> {settings.warehouse_path}"
+        f"running {job.name}: {settings.landing_dir} -> {settings.warehouse_path}"
         + (f" (as of {settings.as_of})" if settings.as_of else "")
     )
     started = time.monotonic()

@@ -165,14 +165,13 @@ def test_a_run_builds_the_definitions_once_only_where_it_imports_them_first(monk
 
     settings = Settings.from_env()
     # Imported already (by this module): built under another environment, so afresh.
-    assert cli._definitions(settings) is not defs
+    assert cli._pipeline_job(settings) is not defs.resolve_job_def(PIPELINE_JOB)
     # Imported by the run itself, under the settings it runs with: the module's own.
     # monkeypatch puts the module this test file imported back afterwards.
     monkeypatch.delitem(sys.modules, "orchestration.definitions")
     monkeypatch.delattr(orchestration, "definitions")
-    first = cli._definitions(settings)
-    assert first is sys.modules["orchestration.definitions"].defs
-    assert first is not defs
+    job = cli._pipeline_job(settings)
+    assert job is sys.modules["orchestration.definitions"].defs.resolve_job_def(PIPELINE_JOB)
     monkeypatch.delitem(sys.modules, "orchestration.definitions")
-    other = cli._definitions(replace(settings, as_of="2026-01-31"))
-    assert other is not sys.modules["orchestration.definitions"].defs
+    other = cli._pipeline_job(replace(settings, as_of="2026-01-31"))
+    assert other is not sys.modules["orchestration.definitions"].defs.resolve_job_def(PIPELINE_JOB)
