@@ -30,12 +30,15 @@ from expectations.entity_dates import (
     _home,
     _key_text,
     _lookups,
+    _order_lookup,
     _raw,
 )
 from expectations.kept_counts import (
     COUNTS_TABLE,
+    DeliveryCounts,
     FileCounts,
     MonthlyCounts,
+    delivery_batch,
     restricted_batch,
     strays,
 )
@@ -89,17 +92,26 @@ def _volume(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
     # Records, not deliveries of them: a key re-delivered on a later day counts once.
     key = entity.key
     distinct = key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
+    # Only the recent days and the weeks before them are judged: the days counted are
+    # those, not every day of the history.
+    span = recent - 1 + 7 * weeks
     sql = f"""{_with(_batch_cte())},
+latest as (
+    select max(cast({anchor} as date)) as latest_day
+    from batch
+    where cast({anchor} as date) <= {_d(tf.as_of)}
+),
 counts as (
     select cast({anchor} as date) as day, count(distinct {distinct}) as n
     from batch
     where cast({anchor} as date) <= {_d(tf.as_of)}
+      and cast({anchor} as date) >= (select latest_day - {span} from latest)
     group by 1
 ),
 recent as (
-    select cast(unnest(generate_series(max(day) - {recent - 1}, max(day), interval 1 day))
+    select cast(unnest(generate_series(latest_day - {recent - 1}, latest_day, interval 1 day))
                 as date) as day
-    from counts
+    from latest
 ),
 reference as (
     select recent.day, median(coalesce(counts.n, 0)) as expected
@@ -136,14 +148,29 @@ order by reference.day"""
 
 def _quarantined_share(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
     max_share, min_rows = float(cfg["max_share"]), int(cfg["min_rows"])
-    sql = f"""{_with(_batch_cte(), *_lookups(entity), _dated(entity, "batch"))},
-flagged as (
+    flagged = f"""flagged as (
     select delivery_file, rows_delivered, rows_quarantined
     from ingest.delivery_files
     where system = {_lit(entity.system)} and entity = {_lit(entity.name)}
       and rows_delivered >= {min_rows}
       and rows_quarantined > {_num(max_share)} * rows_delivered
-),
+)"""
+    # Only the rows of the flagged deliveries are dated (and their orders looked up):
+    # the rest of the history cannot mark a day.
+    rows = (
+        "flagged_rows as (\n    select * from batch\n"
+        "    where _delivery_file in (select delivery_file from flagged)\n)"
+    )
+    lookups = []
+    if entity.dated_by is not None:
+        orders = _raw(entity.dated_by)
+        lookups.append(
+            _order_lookup(
+                f"(\n        select * from {orders}\n"
+                "        where order_id in (select order_id from flagged_rows)\n    )"
+            )
+        )
+    sql = f"""{_with(_batch_cte(), flagged, rows, *lookups, _dated(entity, "flagged_rows"))},
 delivery_days as (
     select distinct * from (
         select flagged.delivery_file, flagged.rows_delivered, flagged.rows_quarantined,
@@ -311,7 +338,7 @@ def _monthly_share_rule(
     Its blocking variant (``cfg["per"] == "delivery"``) is judged per delivery file
     instead, on every row the file delivered, like the contract's broken export: a
     delivery of at least ``min_rows`` rows with more than ``max_share`` of them
-    offending.
+    offending. It keeps each file's counts the same way (``DeliveryCounts``).
     """
     max_share, min_records = float(cfg["max_share"]), int(cfg["min_records"])
     per_delivery = cfg.get("per") == "delivery"
@@ -329,11 +356,12 @@ def _monthly_share_rule(
 
     def counted(months: str | None) -> str:
         """The CTEs up to each unit's counts; only the units in ``months`` if given."""
-        first = (
-            [*_lookups(entity), _batch_cte()]
-            if months is None
-            else restricted_batch(entity, tf.as_of, months, strays(entity.qualified_name, name))
-        )
+        if months is None:
+            first = [*_lookups(entity), _batch_cte()]
+        elif per_delivery:
+            first = delivery_batch(entity, months)
+        else:
+            first = restricted_batch(entity, tf.as_of, months, strays(entity.qualified_name, name))
         only = "" if months is None else f"\n    where _unit in ({months})"
         return f"""{
             _with(
@@ -377,22 +405,28 @@ order by day"""
 
     counts = None
     # A rule whose CTEs read across all of history (the price medians) cannot be
-    # counted month by month, nor one whose lookups are not declared; a delivery is
-    # judged whole.
-    if not per_delivery and not ctes and (changes_with or not joins):
-        counts = MonthlyCounts(
+    # counted unit by unit, nor one whose lookups are not declared.
+    if not ctes and (changes_with or not joins):
+        kept = dict(
             suite=entity.qualified_name,
-            check_name=name,
             entity=entity,
             as_of=tf.as_of,
-            sql=lambda months: (
-                f"{counted(months)}\n"
+            sql=lambda units: (
+                f"{counted(units)}\n"
                 "select _unit as unit, _records as records, _offending as offending from units"
             ),
             changes_with=changes_with,
             whole=marks(None),
         )
-    sql = marks(None if counts is None else counts.flagged(max_share, min_records))
+        if per_delivery:
+            # Other units than the rule's per month: counts of their own, under the name
+            # of the blocking check (the only rule judged per delivery).
+            counts = DeliveryCounts(check_name=f"{name}{BLOCKING_SUFFIX}", **kept)
+            flagged = counts.flagged(max_share, min_records, min_rows)
+        else:
+            counts = MonthlyCounts(check_name=name, **kept)
+            flagged = counts.flagged(max_share, min_records)
+    sql = marks(None if counts is None else flagged)
     share = "none" if max_share == 0 else f"at most {max_share:.1%}"
     if per_delivery:
         judged = (

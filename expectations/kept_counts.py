@@ -22,6 +22,11 @@ For months (``MonthlyCounts``):
 For delivery files (``FileCounts``): the files loaded since, since a file's rows never
 change (a changed file is unloaded and loaded again).
 
+For the blocking variants of the rules on single records, judged per delivery file on
+the rows each delivered (``DeliveryCounts``): the files loaded since, and the files of
+the rows whose verdict can have changed as above: order lines whose order was delivered
+again, records whose lookup gained a value, records dated between the two as-of dates.
+
 Every other unit's counts are what a full count would find, because raw rows are only
 ever added. The rule itself, which Great Expectations validates, then reads the units
 over its thresholds from the kept counts and computes the marks of those units alone.
@@ -43,6 +48,7 @@ from typing import ClassVar
 import duckdb
 
 from expectations.contract import Entity
+from expectations.contract import entity as contract_entity
 from expectations.entity_dates import _DATES, _order_lookup, _raw
 from expectations.rule_sql import _d, _lit
 from expectations.rules import BATCH
@@ -94,8 +100,9 @@ class KeptCounts:
     """
 
     suite: str
-    # The rule whose counts these are. Its blocking variant, which counts the same
-    # records, keeps them under the same name: each check brings them up to date.
+    # The rule whose counts these are. Its blocking variant, if it counts the same units
+    # (the duplicate rule's), keeps them under the same name: each check brings them up
+    # to date. One judged per delivery file keeps its own, under its check's name.
     check_name: str
     entity: Entity
     as_of: date
@@ -118,6 +125,14 @@ class KeptCounts:
         return (
             f"{COUNTS_TABLE} as kept\n        where kept.suite = {_lit(self.suite)} "
             f"and kept.check_name = {_lit(self.check_name)}"
+        )
+
+    def over_shares(self, unit: str, max_share: float, min_records: int, more: str = "") -> str:
+        """SQL: ``unit`` of the kept units whose offending records pass the thresholds."""
+        return (
+            f"select {unit} from {self.kept()}\n"
+            f"          and kept.offending > {float(max_share)!r} * kept.records"
+            f" and kept.offending >= {int(min_records)}{more}"
         )
 
     def typed(self, units: str) -> str:
@@ -150,11 +165,7 @@ class MonthlyCounts(KeptCounts):
 
     def flagged(self, max_share: float, min_records: int) -> str:
         """SQL: the kept months over the rule's thresholds."""
-        return (
-            f"select cast(kept.unit as date) as month from {self.kept()}\n"
-            f"          and kept.offending > {float(max_share)!r} * kept.records"
-            f" and kept.offending >= {int(min_records)}"
-        )
+        return self.over_shares("cast(kept.unit as date) as month", max_share, min_records)
 
     def changed(self, since: datetime, previous_as_of: date) -> str:
         return changed_months_sql(self, since, previous_as_of)
@@ -187,6 +198,33 @@ class FileCounts(KeptCounts):
             f"select distinct _delivery_file as unit from {self.table} "
             f"where _loaded_at >= timestamp '{since.isoformat(sep=' ')}'"
         )
+
+
+@dataclass(frozen=True)
+class DeliveryCounts(KeptCounts):
+    """The counts of a record rule judged per delivery file (a blocking variant): the
+    rows the file delivered that are dated up to the as-of date, and the offending ones.
+
+    A file's rows never change, but what they count for can: order lines take their dates
+    from their order, which a later delivery can correct; a lookup (``changes_with``, as
+    in ``MonthlyCounts``) can gain the value a row lacked; a new as-of date lets rows in
+    or out. A run counts again the files loaded since and the files holding such rows.
+    """
+
+    changes_with: tuple[tuple[str, str, str], ...] = ()
+    unit: ClassVar[str] = "delivery file"
+
+    def flagged(self, max_share: float, min_records: int, min_rows: int) -> str:
+        """SQL: the kept files over the rule's thresholds, shares of the rows they count."""
+        return self.over_shares(
+            "kept.unit as delivery_file",
+            max_share,
+            min_records,
+            f" and kept.records >= {int(min_rows)}",
+        )
+
+    def changed(self, since: datetime, previous_as_of: date) -> str:
+        return changed_files_sql(self, since, previous_as_of)
 
 
 def _month(day: str) -> str:
@@ -231,6 +269,25 @@ def restricted_batch(entity: Entity, as_of: date, months: str, stray_orders: str
     ]
 
 
+def delivery_batch(entity: Entity, files: str) -> list[str]:
+    """CTEs ``batch`` (and ``_order``): the rows of the delivery files in ``files``.
+
+    Order lines take their dates from their order: the lookup holds every row of the
+    orders those lines name, so it finds what the lookup of every order finds.
+    """
+    batch = f"batch as (\n    select * from {BATCH}\n    where _delivery_file in ({files})\n)"
+    if entity.dated_by is None:
+        return [batch]
+    orders = _raw(entity.dated_by)
+    return [
+        batch,
+        _order_lookup(
+            f"(\n        select * from {orders}\n"
+            "        where order_id in (select order_id from batch)\n    )"
+        ),
+    ]
+
+
 def _refresh_strays(
     con: duckdb.DuckDBPyConnection, counts: MonthlyCounts, since: datetime | None
 ) -> None:
@@ -270,14 +327,7 @@ def changed_months_sql(counts: MonthlyCounts, since: datetime, previous_as_of: d
     (a superset costs time, never a wrong count).
     """
     entity, as_of = counts.entity, counts.as_of
-    loaded = f"_loaded_at >= timestamp '{since.isoformat(sep=' ')}'"
-
-    def _new_values(lookup: str, ref: str) -> str:
-        # The lookups are sets of values: only a value the table did not hold changes them.
-        return (
-            f"select {ref} from {lookup} where {loaded} "
-            f"except select {ref} from {lookup} where not ({loaded})"
-        )
+    loaded = _loaded_since(since)
 
     table = counts.table
     if entity.dated_by is not None:
@@ -287,7 +337,7 @@ def changed_months_sql(counts: MonthlyCounts, since: datetime, previous_as_of: d
             f"select order_id from {table} where {loaded}",
             f"select order_id from {orders} where {loaded}",
             *(
-                f"select order_id from {table} where {column} in ({_new_values(*lookup)})"
+                f"select order_id from {table} where {column} in ({_new_values(*lookup, loaded)})"
                 for column, *lookup in counts.changes_with
             ),
         ]
@@ -302,7 +352,7 @@ def changed_months_sql(counts: MonthlyCounts, since: datetime, previous_as_of: d
         changed = [
             f"select {keys} from {table} where {loaded}",
             *(
-                f"select {keys} from {table} where {column} in ({_new_values(*lookup)})"
+                f"select {keys} from {table} where {column} in ({_new_values(*lookup, loaded)})"
                 for column, *lookup in counts.changes_with
             ),
         ]
@@ -319,6 +369,47 @@ def changed_months_sql(counts: MonthlyCounts, since: datetime, previous_as_of: d
         f"select distinct cast(month as varchar) as unit from (\n    {versions}\n    union all\n"
         f"    {span}\n) where month is not null"
     )
+
+
+def _loaded_since(since: datetime) -> str:
+    return f"_loaded_at >= timestamp '{since.isoformat(sep=' ')}'"
+
+
+def _new_values(lookup: str, ref: str, loaded: str) -> str:
+    """SQL: the values of a lookup (the set of ``ref`` in ``lookup``) new since ``loaded``.
+
+    The lookups are sets of values: only a value the table did not hold changes them.
+    """
+    return (
+        f"select {ref} from {lookup} where {loaded} "
+        f"except select {ref} from {lookup} where not ({loaded})"
+    )
+
+
+def changed_files_sql(counts: DeliveryCounts, since: datetime, previous_as_of: date) -> str:
+    """The delivery files whose counts rows loaded at or after ``since`` can have changed:
+    the files loaded since, and those with a row whose date (its order's, for order
+    lines), lookup or place against the as-of date may have changed."""
+    entity, table = counts.entity, counts.table
+    loaded = _loaded_since(since)
+    low, high = _d(min(previous_as_of, counts.as_of)), _d(max(previous_as_of, counts.as_of))
+    reached = [loaded]
+    if entity.dated_by is not None:
+        # Order lines: any version of their order may be the one that dates them.
+        orders = _raw(entity.dated_by)
+        anchor = contract_entity(*entity.dated_by.split(".")).anchor
+        reached += [
+            f"order_id in (select order_id from {orders} where {loaded})",
+            f"order_id in (select order_id from {orders}\n"
+            f"        where cast({anchor} as date) > {low} and cast({anchor} as date) <= {high})",
+        ]
+    elif entity.anchor:
+        anchor = f"cast({entity.anchor} as date)"
+        reached.append(f"({anchor} > {low} and {anchor} <= {high})")
+    reached += [
+        f"{column} in ({_new_values(*lookup, loaded)})" for column, *lookup in counts.changes_with
+    ]
+    return f"select distinct _delivery_file as unit from {table}\nwhere " + "\n   or ".join(reached)
 
 
 def ensure_counts_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -65,6 +65,10 @@ def world(tmp_path_factory):
             shutil.copy2(path, target)
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["entity_rules"]["orphan_keys"].update(max_share=0.0, min_records=1)
+    # A one-line delivery can block, so that a file's count decides a mark.
+    raw["entity_rules"]["discount_exceeds_line_amount"]["block"].update(
+        max_share=0.5, min_rows=1, min_records=1
+    )
     config_path = root / "quality.yml"
     config_path.write_text(yaml.safe_dump(raw))
     return {
@@ -84,7 +88,7 @@ def _counted_rules(con, config, as_of: str | None = None):
 
 def _assert_kept_counts_are_full_counts(con, rules) -> None:
     for rule in rules:
-        key = [rule.suite, rule.name]
+        key = [rule.suite, rule.counts.check_name]
         kept = con.execute(
             f"select unit, records, offending from {COUNTS_TABLE} "
             "where suite = ? and check_name = ? order by unit",
@@ -107,7 +111,7 @@ def _assert_kept_counts_are_full_counts(con, rules) -> None:
 def _units(con, rule) -> int:
     return con.execute(
         f"select units_counted from {STATE_TABLE} where suite = ? and check_name = ?",
-        [rule.suite, rule.name],
+        [rule.suite, rule.counts.check_name],
     ).fetchone()[0]
 
 
@@ -121,6 +125,9 @@ def test_kept_counts_follow_deliveries_corrections_late_parents_and_the_as_of_da
         assert ("sales.order_lines", "discount_exceeds_line_amount") in names
         assert ("sales.orders", "currency_without_fx_rate") in names
         assert ("crm.leads", "duplicate_keys") in names
+        # The blocking variants, judged per delivery file, count their files.
+        assert ("sales.order_lines", "discount_exceeds_line_amount_blocking") in names
+        assert ("sales.orders", "currency_without_fx_rate_blocking") in names
         # The price medians read every line of history: that rule counts in its query.
         assert ("sales.order_lines", "price_outlier") not in names
 
@@ -129,6 +136,9 @@ def test_kept_counts_follow_deliveries_corrections_late_parents_and_the_as_of_da
         _assert_kept_counts_are_full_counts(con, rules)
         total_months = max(r.units for r in runs if r.unit == "month")
         assert total_months > 12
+        line_files = next(
+            r.units for r in runs if r.check_name == "discount_exceeds_line_amount_blocking"
+        )
 
         # A day's deliveries; an order of an old month for an account not delivered yet,
         # with a line of a product nobody delivered and a discount larger than the line;
@@ -174,10 +184,17 @@ def test_kept_counts_follow_deliveries_corrections_late_parents_and_the_as_of_da
         assert 2 <= _units(con, orders) < total_months
         marked = {d for (d, *_rest) in con.execute(orders.query()).fetchall()}
         assert date.fromisoformat(orphan["ordered_at"][:10]) in marked
-        for name in ("discount_exceeds_line_amount", "orphan_product_id"):
+        for name in (
+            "discount_exceeds_line_amount",
+            "discount_exceeds_line_amount_blocking",
+            "orphan_product_id",
+        ):
             lines = next(r for r in rules if r.name == name)
             marked = {d for (d, *_rest) in con.execute(lines.query()).fetchall()}
             assert date.fromisoformat(orphan["ordered_at"][:10]) in marked, name
+        # The day's file, the late one and the files of the moved order's lines.
+        blocking = next(r for r in rules if r.name == "discount_exceeds_line_amount_blocking")
+        assert 2 <= _units(con, blocking) < line_files
         leads = next(r for r in rules if r.suite == "crm.leads" and r.name == "duplicate_keys")
         assert 1 <= _units(con, leads) <= 2  # the day's file and the repeated one
         marked = {d for (d, *_rest) in con.execute(leads.query()).fetchall()}
@@ -203,6 +220,28 @@ def test_kept_counts_follow_deliveries_corrections_late_parents_and_the_as_of_da
         # A run as of forty days before: records leave the judged span.
         latest = time_frame(con).as_of
         rules = _counted_rules(con, config, (latest - timedelta(days=40)).isoformat())
+        runs = refresh_counts(con, rules)
+        assert not any(r.full for r in runs)
+        _assert_kept_counts_are_full_counts(con, rules)
+        # Then a correction moves an old order past that as-of date: its lines leave the
+        # judged span, though none of them was delivered again.
+        back = latest - timedelta(days=40)
+        corrected = _row(
+            con,
+            f"select * from raw_sales.orders where ordered_at < date '{back}' - 100 "
+            "and order_id in (select order_id from raw_sales.order_lines) "
+            "order by order_id limit 1",
+        )
+        newest = con.execute("select max(updated_at) from raw_sales.orders").fetchone()[0]
+        corrected.update(
+            ordered_at=f"{back + timedelta(days=10)}T10:00:00Z",
+            fulfilled_at="",
+            status="placed",
+            updated_at=(newest + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        _write_csv(landing / "sales" / "orders" / "corrected.csv", [corrected])
+        extract_all(con, landing)
+        rules = _counted_rules(con, config, back.isoformat())
         runs = refresh_counts(con, rules)
         assert not any(r.full for r in runs)
         _assert_kept_counts_are_full_counts(con, rules)
