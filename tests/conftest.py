@@ -52,6 +52,22 @@ def dbt(args: list[str], warehouse: Path, check: bool = True) -> subprocess.Comp
     return result
 
 
+def run_on_demo_data(root: Path, scale: float, seed: int) -> tuple[Path, str]:
+    """``kpi-warehouse run`` on demo data generated into ``root``: the warehouse it built
+    and the command's output."""
+    from orchestration.demo.generator import generate
+
+    generate(root / "landing", scale=scale, seed=seed)
+    warehouse = root / "warehouse.duckdb"
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--landing-dir", str(root / "landing"),
+         "--warehouse", str(warehouse)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    return warehouse, result.stdout
+
+
 def pytest_configure(config):
     # Parse the dbt project once, before the workers start, so no two of them parse it at
     # once (a fresh clone has no manifest).

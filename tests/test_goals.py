@@ -4,8 +4,6 @@ from a real CLI run on generated data, recomputed with pandas."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +22,7 @@ from orchestration.goals.files import (
 )
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
+from tests.conftest import run_on_demo_data
 
 GOOD = """\
 objectives:
@@ -188,18 +187,8 @@ def test_writing_goals_again_replaces_them(tmp_path):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
-    from orchestration.demo.generator import generate
-
-    root = tmp_path_factory.mktemp("goals_run")
-    generate(root / "landing", scale=0.02, seed=23)
-    warehouse = root / "warehouse.duckdb"
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--landing-dir", str(root / "landing"),
-         "--warehouse", str(warehouse)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
-    return Path(result.stdout.strip().splitlines()[-1].removeprefix("published: "))
+    _, output = run_on_demo_data(tmp_path_factory.mktemp("goals_run"), scale=0.02, seed=23)
+    return Path(output.strip().splitlines()[-1].removeprefix("published: "))
 
 
 def _read(path: Path, sql: str) -> pd.DataFrame:

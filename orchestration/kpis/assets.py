@@ -9,6 +9,7 @@ KPI back to the landing entities it reads.
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -33,6 +34,7 @@ from orchestration.kpis.project import (
     dbt_project,
     ensure_manifest,
     release_duckdb_warehouse,
+    run_dbt_in_process,
     timed_dbt_process,
     warehouse_target_path,
 )
@@ -195,7 +197,22 @@ def kpi_dbt_models(
 def kpi_history_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
-    yield from _dbt_build(context, dbt, warehouse)
+    yield from _dbt_build_in_process(context, dbt, warehouse)
+
+
+def _build_args(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, extra_args: list[str]
+) -> list[str]:
+    """The arguments of a step's ``dbt build``, less its selection."""
+    # The profile reads the warehouse path from the environment of the dbt process.
+    os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
+    # The history snapshot records which run published each state of kpi_values (an
+    # environment variable, not a var: a new var every run would defeat partial parsing).
+    os.environ["KPI_RUN_ID"] = context.run_id
+    args = ["build", *NO_ARTIFACTS, "--exclude-resource-type", "unit_test", *extra_args]
+    if warehouse.as_of:
+        args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
+    return args
 
 
 def _dbt_build(
@@ -205,14 +222,7 @@ def _dbt_build(
     extra_args: list[str] | None = None,
 ):
     """``dbt build`` of the step's selection (dagster-dbt passes it), with metadata."""
-    # The profile reads the warehouse path from the environment of the dbt process.
-    os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
-    # The history snapshot records which run published each state of kpi_values (an
-    # environment variable, not a var: a new var every run would defeat partial parsing).
-    os.environ["KPI_RUN_ID"] = context.run_id
-    args = ["build", *NO_ARTIFACTS, "--exclude-resource-type", "unit_test", *(extra_args or [])]
-    if warehouse.as_of:
-        args += ["--vars", json.dumps({"as_of": warehouse.as_of})]
+    args = _build_args(context, warehouse, extra_args or [])
     invocation = dbt.cli(args, context=context, target_path=warehouse_target_path(warehouse.path))
     # dbt outlives a run killed under it; the next run stops it (warehouse_lock.recover).
     warehouse_lock.record_child(warehouse.path, invocation.process.pid)
@@ -229,6 +239,62 @@ def _dbt_build(
         )
     finally:
         _release_warehouse(invocation.adapter)
+
+
+def _dbt_build_in_process(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    """``dbt build`` of the step's selection inside this process, with metadata.
+
+    For a step of a few small models: a dbt process of its own paid 3-4 s before its first
+    node (importing dbt-core and its adapter, which this process has imported already),
+    three times what the history step's nodes take at scale 10 (BENCHMARKS.md). The
+    selection and the Dagster events are dagster-dbt's own, as ``dbt.cli`` makes them.
+    """
+    from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+    # The manifest and translator come from the step's own assets definition.
+    params = get_updated_cli_invocation_params_for_context(
+        context=context, manifest={}, dagster_dbt_translator=translator
+    )
+    project_dir = Path(params.dbt_project.project_dir if params.dbt_project else dbt.project_dir)
+    target_path = Path(dbt.project_dir) / warehouse_target_path(warehouse.path)
+    env = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
+    result = run_dbt_in_process(
+        [*_build_args(context, warehouse, []), *params.selection_args],
+        project_dir=project_dir,
+        profiles_dir=dbt.profiles_dir or dbt.project_dir,
+        target_path=target_path,
+        log=context.log.info,
+        env=env,
+    )
+    events = (
+        event
+        for raw in result.events
+        for event in DbtCoreCliEventMessage(
+            raw_event=raw, event_history_metadata={}
+        ).to_default_asset_events(
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            context=context,
+            target_path=target_path,
+            project=dbt_project,
+        )
+    )
+    fetch = fetched_metadata()
+    if fetch:
+        events = with_table_metadata(
+            events, params.manifest, warehouse.path, column_types=fetch == "all"
+        )
+    # What succeeded is reported before the failure, as from a dbt process of its own.
+    yield from events
+    if result.exception is not None or not result.success:
+        errors = result.errors() or [str(result.exception or "no error message")]
+        raise dg.Failure(
+            description=f"dbt build of {context.op.name} failed: {errors[0]}",
+            metadata={"errors": "\n".join(errors)},
+        )
 
 
 def with_table_metadata(

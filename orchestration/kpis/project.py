@@ -7,7 +7,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,32 @@ def timed_dbt_process(events: Iterable, log: Callable[[str], None], command: str
     log(f"The dbt process ran {time.monotonic() - started:.2f} s (dbt {command}).")
 
 
+@dataclass
+class InProcessDbt:
+    """What one dbt command run in this process left: its events, as dbt's JSON log
+    writes them, whether dbt called it a success, and the exception that stopped it."""
+
+    events: list[dict[str, Any]]
+    success: bool
+    exception: BaseException | None
+
+    def errors(self) -> list[str]:
+        """Why each node that failed failed, in dbt's words, one line each."""
+        errors = []
+        for raw in self.events:
+            if raw["info"]["name"] != "RunResultError" or not raw["info"].get("msg"):
+                continue
+            text = _ANSI.sub("", raw["info"]["msg"])
+            line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+            node = (raw["data"].get("node_info") or {}).get("node_name")
+            errors.append(f"{node}: {line}" if node and node not in line else line)
+        return errors
+
+
+# dbt colours its console messages; a Dagster failure shows plain text.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def run_dbt_in_process(
     args: Sequence[str],
     *,
@@ -85,9 +112,9 @@ def run_dbt_in_process(
     profiles_dir: Path | str,
     target_path: Path,
     log: Callable[[str], None],
-) -> tuple[list[dict[str, Any]], BaseException | None]:
-    """Run one dbt command inside this process: its events, as dbt's JSON log writes them,
-    and the exception that stopped dbt, if one did.
+    env: Mapping[str, str] | None = None,
+) -> InProcessDbt:
+    """Run one dbt command inside this process (with ``env`` set while it runs).
 
     A dbt process of its own pays 3-4 s before its first node, importing dbt-core and its
     adapter; here dagster-dbt has imported most of it already. Measured on the tests of the
@@ -108,13 +135,20 @@ def run_dbt_in_process(
         *("--log-level", "none"),
     ]
     started = time.monotonic()
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
     try:
         # msg_to_dict is what dbt's JSON log writes for each event.
         result = dbtRunner(callbacks=[lambda m: events.append(msg_to_dict(m))]).invoke(invocation)
     finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         release_duckdb_warehouse()
     log(f"dbt in this process ran {time.monotonic() - started:.2f} s (dbt {args[0]}).")
-    return events, result.exception
+    return InProcessDbt(events, bool(result.success), result.exception)
 
 
 def release_duckdb_warehouse() -> None:

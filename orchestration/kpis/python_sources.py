@@ -178,17 +178,17 @@ def build_source_tests_check() -> dg.AssetChecksDefinition:
         os.environ["KPI_WAREHOUSE_PATH"] = warehouse.path
         # A few dozen small queries: dbt runs in this process, which spares the 3-4 s a
         # dbt process of its own costs before its first test (run_dbt_in_process).
-        events, error = run_dbt_in_process(
+        dbt_run = run_dbt_in_process(
             ["test", *NO_ARTIFACTS, "--select", " ".join(sorted(selected))],
             project_dir=dbt.project_dir,
             profiles_dir=dbt.profiles_dir or dbt.project_dir,
             target_path=Path(dbt.project_dir) / warehouse_target_path(warehouse.path),
             log=context.log.info,
         )
-        if error is not None:
+        if dbt_run.exception is not None:
             # Every test then ends 'not run' below, and its blocking check fails.
-            context.log.error(f"dbt test could not run: {error}")
-        results = results_from_events(events)
+            context.log.error(f"dbt test could not run: {dbt_run.exception}")
+        results = results_from_events(dbt_run.events)
         for name in sorted(selected):
             node, key = tests[name]
             # A test dbt never reported on did not run.
