@@ -43,9 +43,11 @@ def _history_step(path: Path) -> tuple[dg.ExecuteInProcessResult, list[str]]:
     return result, [entry.user_message or "" for entry in instance.all_logs(result.run_id)]
 
 
-def test_the_history_models_are_built_in_the_step_with_their_checks(warehouse):
+def test_the_history_models_are_built_in_the_step_with_their_checks(warehouse, capsys):
     result, logged = _history_step(warehouse)
     assert result.success
+    # dbt's lines, as a dbt process printed them.
+    assert "Completed successfully" in capsys.readouterr().out
     built = {
         m.asset_key.to_user_string(): m.metadata
         for m in result.get_asset_materialization_events()

@@ -269,6 +269,8 @@ def _dbt_build_in_process(
         log=context.log.info,
         env=env,
     )
+    # dbt's own lines in the step's output, where a dbt process of its own printed them.
+    print("\n".join(result.lines()), flush=True)
     events = (
         event
         for raw in result.events

@@ -88,6 +88,14 @@ class InProcessDbt:
     success: bool
     exception: BaseException | None
 
+    def lines(self) -> list[str]:
+        """What dbt would have printed at its default log level, uncoloured."""
+        return [
+            _ANSI.sub("", raw["info"]["msg"])
+            for raw in self.events
+            if raw["info"].get("level") in ("info", "warn", "error") and raw["info"].get("msg")
+        ]
+
     def errors(self) -> list[str]:
         """Why each node that failed failed, in dbt's words, one line each."""
         errors = []
