@@ -30,7 +30,6 @@ from expectations.entity_dates import (
     _home,
     _key_text,
     _lookups,
-    _order_lookup,
     _raw,
 )
 from expectations.kept_counts import (
@@ -157,20 +156,8 @@ def _quarantined_share(entity: Entity, cfg: dict, tf: TimeFrame) -> Rule:
 )"""
     # Only the rows of the flagged deliveries are dated (and their orders looked up):
     # the rest of the history cannot mark a day.
-    rows = (
-        "flagged_rows as (\n    select * from batch\n"
-        "    where _delivery_file in (select delivery_file from flagged)\n)"
-    )
-    lookups = []
-    if entity.dated_by is not None:
-        orders = _raw(entity.dated_by)
-        lookups.append(
-            _order_lookup(
-                f"(\n        select * from {orders}\n"
-                "        where order_id in (select order_id from flagged_rows)\n    )"
-            )
-        )
-    sql = f"""{_with(_batch_cte(), flagged, rows, *lookups, _dated(entity, "flagged_rows"))},
+    rows = delivery_batch(entity, "select delivery_file from flagged")
+    sql = f"""{_with(flagged, *rows, _dated(entity, "batch"))},
 delivery_days as (
     select distinct * from (
         select flagged.delivery_file, flagged.rows_delivered, flagged.rows_quarantined,

@@ -195,8 +195,7 @@ class FileCounts(KeptCounts):
 
     def changed(self, since: datetime, previous_as_of: date) -> str:
         return (
-            f"select distinct _delivery_file as unit from {self.table} "
-            f"where _loaded_at >= timestamp '{since.isoformat(sep=' ')}'"
+            f"select distinct _delivery_file as unit from {self.table} where {_loaded_since(since)}"
         )
 
 
