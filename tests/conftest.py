@@ -90,11 +90,6 @@ def pytest_collection_modifyitems(config, items):
     # marks added after it are ignored and the tests spread across workers.
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.path)))
-    # The files that run the pipeline first, the short ones last: the workers take groups
-    # in this order, so the short ones fill the end of the run on whichever worker is free
-    # instead of a quarter-hour file starting late while the other worker waits.
-    slow = {xdist_group_of(item.path) for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: xdist_group_of(item.path) not in slow)
 
 
 @contextlib.contextmanager
